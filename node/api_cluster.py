@@ -1,0 +1,48 @@
+"""Qdrant's cluster routes: `GET /cluster`, `GET /collections/{c}/cluster`, `POST /collections/{c}/cluster`.
+
+On a standalone node they answer as Qdrant does without distributed mode (status `disabled`, and 405 for
+cluster operations); on a clustered node the cluster agent answers from the pushed cluster state and
+forwards operations to the coordinator.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node.errors import StandaloneMode
+from node.keys import node_of
+from node.responses import json_body, ok, query_float
+
+
+async def cluster_status(request: web.Request) -> web.Response:
+    node = node_of(request)
+    if node.cluster is None:
+        return ok(request, {"status": "disabled"})
+    return ok(request, node.cluster.cluster_status())
+
+
+async def collection_cluster_info(request: web.Request) -> web.Response:
+    node = node_of(request)
+    collection = node.storage.get(request.match_info["collection"])
+    if node.cluster is None:
+        local = [{"shard_id": shard_id, "points_count": len(shard.points), "state": "Active"}
+                 for shard_id, shard in sorted(collection.shards.items())]
+        return ok(request, {"peer_id": node.peer_id, "shard_count": collection.shard_number,
+                            "local_shards": local, "remote_shards": [], "shard_transfers": []})
+    return ok(request, node.cluster.collection_cluster_info(collection))
+
+
+async def collection_cluster_update(request: web.Request) -> web.Response:
+    node = node_of(request)
+    collection = node.storage.get(request.match_info["collection"])
+    body = await json_body(request)
+    timeout_s = query_float(request, "timeout")
+    if node.cluster is None:
+        raise StandaloneMode("Distributed mode disabled")
+    return ok(request, await node.cluster.collection_operation(collection, body, timeout_s))
+
+
+def routes_add(router: web.UrlDispatcher) -> None:
+    router.add_get("/cluster", cluster_status)
+    router.add_get("/collections/{collection}/cluster", collection_cluster_info)
+    router.add_post("/collections/{collection}/cluster", collection_cluster_update)

@@ -1,0 +1,283 @@
+"""Snapshot routes with Qdrant's paths, parameters and answers (reference section 1).
+
+Collection snapshots: list, create, download, delete, recover (location), upload.
+Full-storage snapshots: list, create, download, delete.
+Shard snapshots: list, create, download, delete, recover, upload, and the stream
+`GET /collections/{c}/shards/{s}/snapshot` that stores nothing.
+`wait=false` answers 202 `{"status": "accepted"}` and runs the work in the background; downloads answer
+the raw bytes, and their errors are plain text, as Qdrant's actix server gives them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from node import recovery, snapshots
+from node.errors import BadRequest, NodeError
+from node.keys import PLAIN_ERRORS, node_of
+from node.responses import accepted, checksum_valid, json_body, ok, path_int, query_bool
+from node.service import Node
+from node.snapshot_files import snapshot_delete, snapshot_path, snapshots_list
+
+log = logging.getLogger("shardsim.node")
+
+
+async def maybe_background(request: web.Request, work: Callable[[], Awaitable[Any]]) -> web.Response:
+    """Run `work` now (wait=true) or in the node's TaskGroup and answer 202 (wait=false)."""
+    if query_bool(request, "wait", True):
+        return ok(request, await work())
+
+    async def logged() -> None:
+        try:
+            await work()
+        except NodeError as error:
+            log.warning("background snapshot work on %s failed: %s", request.path, error.text())
+    node_of(request).background(logged(), f"snapshot {request.method} {request.path}")
+    return accepted(request)
+
+
+async def file_response(request: web.Request, path: Path) -> web.FileResponse:
+    return web.FileResponse(path, headers={"Content-Type": "application/octet-stream",
+                                           "Content-Disposition": f'attachment; filename="{path.name}"'})
+
+
+# --- collection snapshots --------------------------------------------------------------------------------
+
+async def collection_list(request: web.Request) -> web.Response:
+    node = node_of(request)
+    collection = node.storage.get(request.match_info["collection"])
+    return ok(request, snapshots_list(snapshots.collection_snapshots_dir(node, collection.name)))
+
+
+async def collection_create(request: web.Request) -> web.Response:
+    node = node_of(request)
+    name = request.match_info["collection"]
+    wait = query_bool(request, "wait", True)
+    if wait:
+        collection = node.storage.get(name)
+        return ok(request, await snapshots.collection_snapshot_create(node, collection))
+    return await maybe_background(request, lambda: snapshots.collection_snapshot_create(
+        node, node.storage.get(name)))
+
+
+async def collection_download(request: web.Request) -> web.StreamResponse:
+    request[PLAIN_ERRORS] = True
+    node = node_of(request)
+    collection = node.storage.get(request.match_info["collection"])
+    directory = snapshots.collection_snapshots_dir(node, collection.name)
+    return await file_response(request, snapshot_path(directory, request.match_info["name"]))
+
+
+async def collection_delete(request: web.Request) -> web.Response:
+    node = node_of(request)
+    name, snapshot = request.match_info["collection"], request.match_info["name"]
+
+    async def work() -> bool:
+        collection = node.storage.get(name)
+        snapshot_delete(snapshots.collection_snapshots_dir(node, collection.name), snapshot)
+        node.events.publish("snapshot.deleted", collection=name, shard=None, name=snapshot, checksum=None,
+                            priority=None, size=None)
+        return True
+    if query_bool(request, "wait", True):
+        return ok(request, await work())
+    return await maybe_background(request, work)
+
+
+async def collection_recover(request: web.Request) -> web.Response:
+    node = node_of(request)
+    name = request.match_info["collection"]
+    wait = query_bool(request, "wait", True)
+    body = await json_body(request)
+    location = body.get("location")
+    if not isinstance(location, str):
+        raise BadRequest("Format error in JSON body: missing field `location`")
+    priority = recovery.priority_parse(body.get("priority"), "Format error in JSON body")
+    checksum = checksum_valid(body.get("checksum"), "body")
+
+    async def work() -> bool:
+        async with node.shard_lock(name, -1):
+            async with recovery.fetched(node, location, None) as path:
+                await recovery.collection_recover(node, name, path, checksum, priority, swapped=False)
+        return True
+    if wait:
+        return ok(request, await work())
+    return await maybe_background(request, work)
+
+
+async def collection_upload(request: web.Request) -> web.Response:
+    node = node_of(request)
+    name = request.match_info["collection"]
+    wait = query_bool(request, "wait", True)
+    priority = recovery.priority_parse(request.query.get("priority"),
+                                       "Deserialize error in query parameters")
+    checksum = checksum_valid(request.query.get("checksum"), "query parameters")
+    path = await recovery.upload_receive(node, request)
+
+    async def work() -> bool:
+        try:
+            async with node.shard_lock(name, -1):
+                await recovery.collection_recover(node, name, path, checksum, priority, swapped=True)
+        finally:
+            await asyncio.to_thread(path.unlink, True)
+        return True
+    if wait:
+        return ok(request, await work())
+    return await maybe_background(request, work)
+
+
+# --- full-storage snapshots ------------------------------------------------------------------------------
+
+async def full_list(request: web.Request) -> web.Response:
+    return ok(request, snapshots_list(node_of(request).settings.snapshots_dir))
+
+
+async def full_create(request: web.Request) -> web.Response:
+    node = node_of(request)
+    return await maybe_background(request, lambda: snapshots.full_snapshot_create(node))
+
+
+async def full_download(request: web.Request) -> web.StreamResponse:
+    request[PLAIN_ERRORS] = True
+    node = node_of(request)
+    return await file_response(request, snapshot_path(node.settings.snapshots_dir, request.match_info["name"]))
+
+
+async def full_delete(request: web.Request) -> web.Response:
+    node = node_of(request)
+    name = request.match_info["name"]
+
+    async def work() -> bool:
+        snapshot_delete(node.settings.snapshots_dir, name)
+        node.events.publish("snapshot.deleted", collection=None, shard=None, name=name, checksum=None,
+                            priority=None, size=None)
+        return True
+    if query_bool(request, "wait", True):
+        return ok(request, await work())
+    return await maybe_background(request, work)
+
+
+# --- shard snapshots -------------------------------------------------------------------------------------
+
+def shard_target(node: Node, request: web.Request) -> tuple[Any, int]:
+    shard_id = path_int(request, "shard")
+    collection = recovery.collection_for_shard(node, request.match_info["collection"], shard_id)
+    return collection, shard_id
+
+
+async def shard_list(request: web.Request) -> web.Response:
+    node = node_of(request)
+    collection, shard_id = shard_target(node, request)
+    collection.shard_local(shard_id)
+    return ok(request, snapshots_list(snapshots.shard_snapshots_dir(node, collection.name, shard_id)))
+
+
+async def shard_create(request: web.Request) -> web.Response:
+    node = node_of(request)
+    collection, shard_id = shard_target(node, request)
+    collection.shard_local(shard_id)
+    return await maybe_background(request, lambda: snapshots.shard_snapshot_create(node, collection, shard_id))
+
+
+async def shard_download(request: web.Request) -> web.StreamResponse:
+    request[PLAIN_ERRORS] = True
+    node = node_of(request)
+    collection, shard_id = shard_target(node, request)
+    directory = snapshots.shard_snapshots_dir(node, collection.name, shard_id)
+    return await file_response(request, snapshot_path(directory, request.match_info["name"]))
+
+
+async def shard_delete(request: web.Request) -> web.Response:
+    node = node_of(request)
+    collection, shard_id = shard_target(node, request)
+    name = request.match_info["name"]
+
+    async def work() -> bool:
+        snapshot_delete(snapshots.shard_snapshots_dir(node, collection.name, shard_id), name)
+        node.events.publish("snapshot.deleted", collection=collection.name, shard=shard_id, name=name,
+                            checksum=None, priority=None, size=None)
+        return True
+    if query_bool(request, "wait", True):
+        return ok(request, await work())
+    return await maybe_background(request, work)
+
+
+async def shard_recover(request: web.Request) -> web.Response:
+    node = node_of(request)
+    collection, shard_id = shard_target(node, request)
+    body = await json_body(request)
+    location = body.get("location")
+    if not isinstance(location, str):
+        raise BadRequest("Format error in JSON body: missing field `location`")
+    priority = recovery.priority_parse(body.get("priority"), "Format error in JSON body")
+    checksum = checksum_valid(body.get("checksum"), "body")
+    directory = snapshots.shard_snapshots_dir(node, collection.name, shard_id)
+
+    async def work() -> bool:
+        async with node.shard_lock(collection.name, -2 - shard_id):
+            async with recovery.fetched(node, location, directory) as path:
+                await recovery.shard_recover(node, collection, shard_id, path, checksum, priority,
+                                             swapped=False)
+        return True
+    return await maybe_background(request, work)
+
+
+async def shard_upload(request: web.Request) -> web.Response:
+    node = node_of(request)
+    collection, shard_id = shard_target(node, request)
+    priority = recovery.priority_parse(request.query.get("priority"),
+                                       "Deserialize error in query parameters")
+    checksum = checksum_valid(request.query.get("checksum"), "query parameters")
+    path = await recovery.upload_receive(node, request)
+
+    async def work() -> bool:
+        try:
+            async with node.shard_lock(collection.name, -2 - shard_id):
+                await recovery.shard_recover(node, collection, shard_id, path, checksum, priority, swapped=True)
+        finally:
+            await asyncio.to_thread(path.unlink, True)
+        return True
+    return await maybe_background(request, work)
+
+
+async def shard_stream(request: web.Request) -> web.StreamResponse:
+    node = node_of(request)
+    collection, shard_id = shard_target(node, request)
+    chunks = snapshots.shard_stream(node, collection, shard_id)
+    first = await anext(chunks)  # errors surface before the 200 is sent
+    response = web.StreamResponse(headers={
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": f'attachment; filename="{snapshots.stream_file_name(collection.name, shard_id)}"'})
+    await response.prepare(request)
+    await response.write(first)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+def routes_add(router: web.UrlDispatcher) -> None:
+    c = "/collections/{collection}"
+    router.add_get(f"{c}/snapshots", collection_list)
+    router.add_post(f"{c}/snapshots", collection_create)
+    router.add_put(f"{c}/snapshots/recover", collection_recover)
+    router.add_post(f"{c}/snapshots/upload", collection_upload)
+    router.add_get(f"{c}/snapshots/{{name}}", collection_download)
+    router.add_delete(f"{c}/snapshots/{{name}}", collection_delete)
+    router.add_get("/snapshots", full_list)
+    router.add_post("/snapshots", full_create)
+    router.add_get("/snapshots/{name}", full_download)
+    router.add_delete("/snapshots/{name}", full_delete)
+    s = f"{c}/shards/{{shard}}"
+    router.add_get(f"{s}/snapshots", shard_list)
+    router.add_post(f"{s}/snapshots", shard_create)
+    router.add_put(f"{s}/snapshots/recover", shard_recover)
+    router.add_post(f"{s}/snapshots/upload", shard_upload)
+    router.add_get(f"{s}/snapshots/{{name}}", shard_download)
+    router.add_delete(f"{s}/snapshots/{{name}}", shard_delete)
+    router.add_get(f"{s}/snapshot", shard_stream)

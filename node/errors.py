@@ -1,0 +1,133 @@
+"""The node's exception tree and the registry of error kinds.
+
+Every error a request can meet is one of these classes; one middleware (node/app.py) turns it into
+Qdrant's envelope `{"status": {"error": "<Kind>: <message>"}, "time": t}` with Qdrant's status code.
+`definite` says whether the operation certainly did not happen (a client records `fail`) or might have
+(`info`), in Jepsen's vocabulary.
+
+    NodeError
+    ├── NotFound            404  "Not found: "
+    ├── BadInput            400  "Wrong input: "
+    │   └── ChecksumMismatch 400
+    ├── BadRequest          400  "Bad request: "
+    ├── Unauthorized        401
+    ├── Forbidden           403  "Forbidden: "
+    ├── StandaloneMode      405
+    ├── RequestTimeout      408  "Timeout error: "
+    ├── AlreadyExists       409  "Wrong input: "
+    ├── PayloadTooLarge     413
+    ├── ValidationError     422  "Validation error in ...: "
+    ├── ServiceError        500  "Service internal error: "
+    └── ShardUnavailable    503  "Service unavailable: "
+"""
+
+from __future__ import annotations
+
+
+class NodeError(Exception):
+    status = 500
+    prefix = "Service internal error"
+    definite = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def text(self) -> str:
+        return f"{self.prefix}: {self.message}" if self.prefix else self.message
+
+
+class NotFound(NodeError):
+    status = 404
+    prefix = "Not found"
+    definite = True
+
+
+class BadInput(NodeError):
+    status = 400
+    prefix = "Wrong input"
+    definite = True
+
+
+class ChecksumMismatch(BadInput):
+    pass
+
+
+class BadRequest(NodeError):
+    status = 400
+    prefix = "Bad request"
+    definite = True
+
+
+class Unauthorized(NodeError):
+    status = 401
+    prefix = ""
+    definite = True
+
+
+class Forbidden(NodeError):
+    status = 403
+    prefix = "Forbidden"
+    definite = True
+
+
+class StandaloneMode(NodeError):
+    status = 405
+    prefix = "Bad request"
+    definite = True
+
+
+class RequestTimeout(NodeError):
+    status = 408
+    prefix = "Timeout error"
+    definite = False
+
+
+class AlreadyExists(NodeError):
+    status = 409
+    prefix = "Wrong input"
+    definite = True
+
+
+class PayloadTooLarge(NodeError):
+    status = 413
+    prefix = "Payload too large"
+    definite = True
+
+
+class ValidationError(NodeError):
+    status = 422
+    prefix = ""
+    definite = True
+
+
+class ServiceError(NodeError):
+    status = 500
+    prefix = "Service internal error"
+    definite = False
+
+
+class ShardUnavailable(NodeError):
+    status = 503
+    prefix = "Service unavailable"
+    definite = False
+
+
+ERROR_KINDS: dict[str, type[NodeError]] = {
+    cls.__name__: cls
+    for cls in (NotFound, BadInput, ChecksumMismatch, BadRequest, Unauthorized, Forbidden, StandaloneMode,
+                RequestTimeout, AlreadyExists, PayloadTooLarge, ValidationError, ServiceError,
+                ShardUnavailable)
+}
+
+
+def collection_not_found(name: str) -> NotFound:
+    return NotFound(f"Collection `{name}` doesn't exist!")
+
+
+def snapshot_not_found(name: str) -> NotFound:
+    return NotFound(f"Snapshot {name} not found")
+
+
+def shard_not_found(shard_id: int) -> NotFound:
+    return NotFound(f"shard {shard_id} not found")

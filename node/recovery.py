@@ -1,0 +1,222 @@
+"""Recovering from snapshots: fetch (URL, file, upload), verify, restore aside, swap in, apply the priority.
+
+Order of work, so that bad input changes nothing: the file is fetched to a temporary name under the
+snapshots directory; the checksum (when given) is checked; the archive is read and verified (safe member
+names, counts, content digest) without writing anything; only then are shards rebuilt aside and swapped in.
+On a clustered node the priority rules (reference section 3) are applied by the coordinator through the
+cluster agent; on a standalone node the recovered data always wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import urllib.parse
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from node.errors import (
+    BadInput,
+    BadRequest,
+    ChecksumMismatch,
+    Forbidden,
+    NodeError,
+    NotFound,
+    PayloadTooLarge,
+    RequestTimeout,
+    ServiceError,
+    collection_not_found,
+)
+from node.responses import FormatError
+from node.service import Node
+from node.snapshot_files import file_sha256, snapshot_path
+from node.snapshot_format import SnapshotContent, snapshot_read
+from node.storage import Collection
+
+PRIORITIES = ("no_sync", "snapshot", "replica")
+TEMP_DIR = ".incoming"
+
+
+def priority_parse(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if value not in PRIORITIES:
+        message = f"unknown variant `{value}`, expected one of `no_sync`, `snapshot`, `replica`"
+        raise FormatError(f"{where}: {message}")
+    return str(value)
+
+
+def temp_path(node: Node) -> Path:
+    directory = node.settings.snapshots_dir / TEMP_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / f".{secrets.token_hex(8)}.partial"
+
+
+@contextlib.asynccontextmanager
+async def fetched(node: Node, location: str, shard_dir: Path | None) -> AsyncIterator[Path]:
+    """The snapshot at `location` as a local file; temporary downloads are removed afterwards."""
+    parsed = urllib.parse.urlparse(location)
+    if parsed.scheme in ("http", "https"):
+        path = temp_path(node)
+        try:
+            await download(node, location, path)
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+        return
+    if parsed.scheme == "file":
+        if shard_dir is not None:
+            raise BadInput(f"Snapshot recovery from file:// is not allowed for shards: {location}")
+        yield file_location(node, parsed)
+        return
+    if shard_dir is not None and parsed.scheme == "" and location:
+        yield snapshot_path(shard_dir, location)
+        return
+    raise BadInput(f"Invalid snapshot location {location!r}: expected an http(s) URL or file:// path")
+
+
+def file_location(node: Node, parsed: urllib.parse.ParseResult) -> Path:
+    raw = urllib.parse.unquote(parsed.netloc + parsed.path)
+    root = node.settings.snapshots_dir.resolve()
+    path = Path(raw).resolve()
+    if not path.is_relative_to(root):
+        raise Forbidden(f"Snapshot file {raw} must be inside the snapshots directory {root}")
+    if not path.is_file():
+        raise BadInput(f"Snapshot file {raw} does not exist")
+    return path
+
+
+async def download(node: Node, url: str, path: Path) -> None:
+    """Stream a URL to `path` in chunks, with a total timeout and a stall timeout."""
+    assert node.session is not None
+    settings = node.settings
+    timeout = aiohttp.ClientTimeout(total=settings.download_timeout_s, sock_connect=5,
+                                    sock_read=settings.download_stall_timeout_s)
+    try:
+        async with node.session.get(url, timeout=timeout) as response:
+            if response.status >= 300:
+                raise BadInput(f"Failed to download tar from {url}: HTTP {response.status}")
+            with path.open("wb") as file:
+                async for chunk in response.content.iter_chunked(settings.chunk_bytes):
+                    file.write(chunk)
+    except NodeError:
+        raise
+    except TimeoutError as error:
+        raise RequestTimeout(f"Download of {url} timed out") from error
+    except (aiohttp.ClientError, OSError) as error:
+        raise ServiceError(f"Failed to download tar from {url}: {error}") from error
+
+
+async def upload_receive(node: Node, request: web.Request) -> Path:
+    """Stream the multipart field `snapshot` to a temporary file, never whole in memory (413 past limit)."""
+    try:
+        reader = await request.multipart()
+    except (AssertionError, ValueError, KeyError) as error:
+        raise BadRequest(f"Expected a multipart form with a `snapshot` file: {error}") from None
+    limit = node.settings.max_upload_bytes
+    while True:
+        part = await reader.next()
+        if part is None:
+            raise BadRequest("Multipart form has no `snapshot` field")
+        if getattr(part, "name", None) == "snapshot":
+            break
+    path = temp_path(node)
+    size = 0
+    try:
+        with path.open("wb") as file:
+            while chunk := await part.read_chunk(node.settings.chunk_bytes):  # type: ignore[union-attr]
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"Snapshot upload exceeds the limit of {limit} bytes")
+                file.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def checksum_verify(path: Path, expected: str | None, swapped: bool) -> str:
+    actual = file_sha256(path)
+    if expected is not None and expected.lower() != actual:
+        given, computed = (actual, expected) if swapped else (expected, actual)
+        raise ChecksumMismatch(f"Snapshot checksum mismatch: expected {given}, got {computed}")
+    return actual
+
+
+def compatible(collection: Collection, config: dict[str, Any]) -> None:
+    if collection.config.get("vectors") != config.get("vectors") or \
+            collection.shard_number != config.get("shard_number"):
+        raise BadInput("Snapshot is not compatible with existing collection: vectors config or "
+                       "shard_number differ")
+
+
+async def content_apply(node: Node, collection: Collection, content: SnapshotContent,
+                        shard_ids: list[int]) -> None:
+    """Swap the snapshot's data into the given local shards (each rebuilt aside, then renamed)."""
+    for shard_id in shard_ids:
+        shard_content = content.shards[shard_id]
+        async with node.shard_lock(collection.name, shard_id):
+            await asyncio.to_thread(collection.shard_replace, shard_id,
+                                    int(shard_content.manifest.get("last_seq", 0)), shard_content.points,
+                                    shard_content.tombstones)
+
+
+async def collection_recover(node: Node, name: str, path: Path, checksum: str | None, priority: str | None,
+                             swapped: bool) -> None:
+    actual = await asyncio.to_thread(checksum_verify, path, checksum, swapped)
+    content = await asyncio.to_thread(snapshot_read, path)
+    if content.manifest.get("kind") != "collection":
+        raise BadInput("Invalid snapshot: a shard snapshot cannot recover a whole collection")
+    config = content.manifest["config"]
+    if name in node.storage.collections:
+        compatible(node.storage.get(name), config)
+    elif node.cluster is not None:
+        await node.cluster.collection_create(name, config)
+    else:
+        node.storage.create(name, config, local_shards=list(range(config["shard_number"])))
+    collection = node.storage.get(name)
+    priority = priority or node.settings.default_priority
+    if node.cluster is not None:
+        await node.cluster.collection_recover(collection, content, priority)
+    else:
+        missing = [s for s in range(collection.shard_number) if s not in content.shards]
+        if missing:
+            raise BadInput(f"Invalid snapshot: no local data for shards {missing} (a standalone node needs "
+                           f"every shard)")
+        await content_apply(node, collection, content, sorted(content.shards))
+    node.events.publish("snapshot.recovered", collection=name, shard=None, name=path.name, checksum=actual,
+                        priority=priority, size=path.stat().st_size)
+
+
+async def shard_recover(node: Node, collection: Collection, shard_id: int, path: Path, checksum: str | None,
+                        priority: str | None, swapped: bool) -> None:
+    actual = await asyncio.to_thread(checksum_verify, path, checksum, swapped)
+    content = await asyncio.to_thread(snapshot_read, path)
+    if shard_id not in content.shards:
+        raise BadInput(f"Invalid snapshot: it has no data for shard {shard_id}")
+    if content.shards[shard_id].manifest.get("config", {}).get("vectors") not in (
+            None, collection.config["vectors"]):
+        raise BadInput("Snapshot is not compatible with existing collection: vectors config differs")
+    priority = priority or node.settings.default_priority
+    if node.cluster is not None:
+        await node.cluster.shard_recover(collection, shard_id, content, priority)
+    else:
+        collection.shard_local(shard_id)
+        await content_apply(node, collection, content, [shard_id])
+    node.events.publish("snapshot.recovered", collection=collection.name, shard=shard_id, name=path.name,
+                        checksum=actual, priority=priority, size=path.stat().st_size)
+
+
+def collection_for_shard(node: Node, name: str, shard_id: int) -> Collection:
+    collection = node.storage.collections.get(name)
+    if collection is None:
+        raise collection_not_found(name)
+    if not 0 <= shard_id < collection.shard_number:
+        raise NotFound(f"shard {shard_id} not found")
+    return collection
+

@@ -1,0 +1,138 @@
+"""The node as one object: storage, identity, events, the HTTP client, and the cluster agent.
+
+Route handlers (node/api_*.py) call this object; it decides whether an update or a read is served locally
+(standalone, or a local replica) or through the cluster agent (node/cluster_agent.py), which forwards to
+other peers. Its lifecycle is an async context manager owned by the aiohttp app's cleanup context, and it
+owns every background task (compaction, state pulls, transfers) in one TaskGroup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from node.errors import ServiceError
+from node.eventbus import EventPublisher
+from node.points import shard_read
+from node.settings import NodeSettings
+from node.shard import version_clock
+from node.snapshot_files import partials_clean
+from node.storage import Collection, Storage
+
+log = logging.getLogger("shardsim.node")
+
+
+class Node:
+    def __init__(self, settings: NodeSettings) -> None:
+        self.settings = settings
+        self.storage = Storage(settings.data_dir)
+        self.peer_id = self.storage.identity(settings.peer_id)
+        self.name = settings.name or f"peer-{self.peer_id}"
+        self.events = EventPublisher(settings.mqtt_url, settings.cluster_name, f"node/{self.peer_id}")
+        self.session: aiohttp.ClientSession | None = None
+        self.tasks: asyncio.TaskGroup | None = None
+        self.owned_tasks: set[asyncio.Task[Any]] = set()
+        self.shard_locks: dict[tuple[str, int], asyncio.Lock] = {}
+        self.version_last = 0
+        self.ready = False
+        self.stopping = asyncio.Event()
+        self.cluster: Any = None  # node.cluster_agent.ClusterAgent in cluster mode
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Node]:
+        self.storage.load(all_shards_local=not self.settings.clustered)
+        partials_clean(self.settings.snapshots_dir)
+        self.settings.snapshots_dir.mkdir(parents=True, exist_ok=True)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=60)
+        async with self.events, aiohttp.ClientSession(timeout=timeout) as session, \
+                asyncio.TaskGroup() as tasks:
+            self.session, self.tasks = session, tasks
+            tasks.create_task(self._compaction_loop(), name="compaction")
+            if self.settings.clustered:
+                from node.cluster_agent import ClusterAgent
+                self.cluster = ClusterAgent(self)
+                await self.cluster.start()
+            self.ready = True
+            self.events.publish("node.started", peer_id=self.peer_id, name=self.name,
+                                address=f"{self.settings.host}:{self.settings.port}")
+            try:
+                yield self
+            finally:
+                self.ready = False
+                self.stopping.set()
+                self.events.publish("node.stopped", peer_id=self.peer_id, name=self.name,
+                                    address=f"{self.settings.host}:{self.settings.port}")
+                if self.cluster is not None:
+                    await self.cluster.stop()
+                for task in list(self.owned_tasks):
+                    task.cancel()
+        self.storage.close()
+
+    async def _compaction_loop(self) -> None:
+        while not self.stopping.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.settings.compaction_interval_s)
+            if self.stopping.is_set():
+                return
+            for collection in list(self.storage.collections.values()):
+                for shard in list(collection.shards.values()):
+                    if shard.wal is not None and shard.wal.size_bytes > self.settings.compaction_wal_bytes:
+                        try:
+                            await shard.compact()
+                        except OSError as error:
+                            log.error("compaction of %s/%s failed: %s", collection.name, shard.shard_id, error)
+
+    def background(self, coroutine: Any, name: str) -> asyncio.Task[Any]:
+        """Start a task owned by the node's TaskGroup (it is cancelled when the node stops)."""
+        if self.tasks is None or self.stopping.is_set():
+            coroutine.close()
+            raise ServiceError("node is not running")
+        task = self.tasks.create_task(_guarded(coroutine, name), name=f"node:{name}")
+        self.owned_tasks.add(task)
+        task.add_done_callback(self.owned_tasks.discard)
+        return task
+
+    def shard_lock(self, collection: str, shard_id: int) -> asyncio.Lock:
+        return self.shard_locks.setdefault((collection, shard_id), asyncio.Lock())
+
+    def version_next(self) -> int:
+        """A write version above every version this node has handed out (see node/shard.py)."""
+        self.version_last = max(self.version_last + (1 << 12), version_clock(self.peer_id))
+        return self.version_last
+
+    # -- data ---------------------------------------------------------------------------------------------
+    async def update(self, collection: Collection, operations: dict[int, list[Any]], wait: bool) -> int:
+        """Apply one client update (one operation per shard); returns an operation id."""
+        version = self.version_next()
+        for operation in operations.values():
+            operation.insert(1, version)
+        if self.cluster is not None:
+            await self.cluster.update(collection, operations, wait)
+            return version
+        results = [collection.shard_local(shard_id).apply(operation, durable=wait)
+                   for shard_id, operation in operations.items()]
+        await asyncio.gather(*results)
+        return version
+
+    async def read(self, collection: Collection, request: dict[str, Any]) -> list[Any]:
+        """One read on every shard of the collection; a list of per-shard results."""
+        if self.cluster is not None:
+            return await self.cluster.read(collection, request)
+        return [shard_read(collection.shards[shard_id], request) for shard_id in sorted(collection.shards)]
+
+
+async def _guarded(coroutine: Any, name: str) -> Any:
+    """Background tasks log their failure instead of tearing down the node's TaskGroup."""
+    try:
+        return await coroutine
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background task %s failed", name)
+        return None

@@ -1,0 +1,142 @@
+"""Snapshot files on disk: Qdrant's names and folders, the `.checksum` sidecar, atomic writes, listing.
+
+Folders (reference section 2): collection snapshots in `{snapshots}/{collection}/`, shard snapshots in
+`{snapshots}/{collection}/shards/{shard_id}/`, full snapshots in `{snapshots}/`. A snapshot is written
+under a temporary name (`.{name}.partial`), fsynced, its sidecar written, then renamed into place, so a
+node killed mid-snapshot never lists a partial one. Only `*.snapshot` files are listed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from node.errors import snapshot_not_found
+from node.shard import directory_fsync
+
+SUFFIX = ".snapshot"
+CHECKSUM_SUFFIX = ".checksum"
+PARTIAL_PREFIX = "."
+PARTIAL_SUFFIX = ".partial"
+
+
+def timestamp_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
+
+
+def timestamp_text(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%d-%H-%M-%S")
+
+
+def name_unique(directory: Path, make_name: Any) -> str:
+    """Qdrant's names have one-second resolution; step the time forward instead of colliding."""
+    moment = timestamp_now()
+    for _ in range(3600):
+        name = make_name(timestamp_text(moment))
+        if not (directory / name).exists() and not (directory / partial_name(name)).exists():
+            return name
+        moment += dt.timedelta(seconds=1)
+    raise RuntimeError("no free snapshot name")
+
+
+def partial_name(name: str) -> str:
+    return f"{PARTIAL_PREFIX}{name}{PARTIAL_SUFFIX}"
+
+
+def name_safe(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and ".." not in name and name not in (".",) \
+        and not name.startswith(PARTIAL_PREFIX) and "\0" not in name
+
+
+def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    hasher = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(chunk_bytes):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def snapshot_write(directory: Path, name: str, chunks: Iterable[bytes]) -> dict[str, Any]:
+    """Write chunks to `directory/name` atomically with its sidecar; returns the description.
+
+    Blocking: call it in a thread.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    temporary = directory / partial_name(name)
+    hasher = hashlib.sha256()
+    try:
+        with temporary.open("wb") as file:
+            for chunk in chunks:
+                hasher.update(chunk)
+                file.write(chunk)
+            file.flush()
+            os.fsync(file.fileno())
+        checksum = hasher.hexdigest()
+        sidecar = directory / (name + CHECKSUM_SUFFIX)
+        sidecar.write_text(checksum)
+        os.replace(temporary, directory / name)
+        directory_fsync(directory)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return description(directory / name)
+
+
+def snapshot_adopt(directory: Path, name: str, source: Path, checksum: str) -> dict[str, Any]:
+    """Move a fully written file (e.g. an upload) into place with its sidecar."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / (name + CHECKSUM_SUFFIX)).write_text(checksum)
+    os.replace(source, directory / name)
+    directory_fsync(directory)
+    return description(directory / name)
+
+
+def description(path: Path) -> dict[str, Any]:
+    """Qdrant's SnapshotDescription: name, creation_time, size, checksum (when a sidecar exists)."""
+    stat = path.stat()
+    created = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).replace(microsecond=0, tzinfo=None)
+    result: dict[str, Any] = {"name": path.name, "creation_time": created.isoformat(), "size": stat.st_size}
+    sidecar = path.with_name(path.name + CHECKSUM_SUFFIX)
+    if sidecar.exists():
+        result["checksum"] = sidecar.read_text().strip()
+    return result
+
+
+def snapshots_list(directory: Path) -> list[dict[str, Any]]:
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.name.endswith(SUFFIX) and not path.name.startswith(PARTIAL_PREFIX):
+            try:
+                found.append(description(path))
+            except FileNotFoundError:
+                continue  # deleted while listing
+    return found
+
+
+def snapshot_path(directory: Path, name: str) -> Path:
+    """The path of an existing snapshot; a bad or traversing name is simply not found (404)."""
+    if not name_safe(name) or not name.endswith(SUFFIX):
+        raise snapshot_not_found(name)
+    path = directory / name
+    if not path.is_file():
+        raise snapshot_not_found(name)
+    return path
+
+
+def snapshot_delete(directory: Path, name: str) -> None:
+    path = snapshot_path(directory, name)
+    path.unlink()
+    path.with_name(name + CHECKSUM_SUFFIX).unlink(missing_ok=True)
+
+
+def partials_clean(root: Path) -> None:
+    """At start-up: remove snapshot files left half-written by a crash."""
+    if root.is_dir():
+        for path in root.rglob(f"{PARTIAL_PREFIX}*{PARTIAL_SUFFIX}"):
+            path.unlink(missing_ok=True)
