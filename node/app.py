@@ -23,6 +23,7 @@ from node.service import Node
 from node.settings import NodeSettings
 
 OPEN_PATHS = ("/healthz", "/livez", "/readyz")
+DEFINITE_HEADER = "X-Shardsim-Definite"  # "true": the operation certainly did not happen (history `fail`)
 log = logging.getLogger("shardsim.node")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -48,9 +49,11 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
             api_key_check(request, api_key)
         return await handler(request)
     except NodeError as error:
+        headers = {DEFINITE_HEADER: "true" if error.definite else "false"}
         if request.get(PLAIN_ERRORS):
-            return web.Response(status=error.status, text=error.text())
-        return web.json_response(error_body(error.text(), elapsed(request)), status=error.status)
+            return web.Response(status=error.status, text=error.text(), headers=headers)
+        return web.json_response(error_body(error.text(), elapsed(request)), status=error.status,
+                                 headers=headers)
     except web.HTTPException:
         raise
     except Exception as error:  # a bug or an unexpected operating error: say so in Qdrant's words

@@ -19,6 +19,7 @@ Qdrant's envelope `{"status": {"error": "<Kind>: <message>"}, "time": t}` with Q
     ├── ValidationError     422  "Validation error in ...: "
     ├── ServiceError        500  "Service internal error: "
     └── ShardUnavailable    503  "Service unavailable: "
+        └── NotEnoughReplicas 503 (definite: refused before any replica was asked)
 """
 
 from __future__ import annotations
@@ -113,11 +114,17 @@ class ShardUnavailable(NodeError):
     definite = False
 
 
+class NotEnoughReplicas(ShardUnavailable):
+    """Refused before any replica was asked: the update certainly did not happen."""
+
+    definite = True
+
+
 ERROR_KINDS: dict[str, type[NodeError]] = {
     cls.__name__: cls
     for cls in (NotFound, BadInput, ChecksumMismatch, BadRequest, Unauthorized, Forbidden, StandaloneMode,
                 RequestTimeout, AlreadyExists, PayloadTooLarge, ValidationError, ServiceError,
-                ShardUnavailable)
+                ShardUnavailable, NotEnoughReplicas)
 }
 
 

@@ -1,0 +1,46 @@
+"""Checker `nothing_stuck`: after heal and grace, no transfer is in progress and every replica is Active.
+
+Transfers come from the bus events: a `transfer.started` for (collection, shard, from, to) is open until a
+`transfer.finished` or `transfer.aborted` for the same key, considering only events recorded before the
+`final replicas` observation. Replica states come from that observation. This is the liveness verdict:
+a cluster that never settles fails here even if no data was lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cluster.checkers.result import CheckResult
+from cluster.history import history_events, history_finals
+
+NAME = "nothing_stuck"
+
+
+def transfers_open(history: list[dict[str, Any]], time_until_s: float) -> list[dict[str, Any]]:
+    """Transfers started and neither finished nor aborted by `time_until_s`, as their start events."""
+    open_transfers: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for time_s, event in history_events(history, "transfer."):
+        if time_s > time_until_s:
+            break
+        key = (event.get("collection"), event.get("shard"), event.get("from"), event.get("to"))
+        if event["kind"] == "transfer.started":
+            open_transfers[key] = {**event, "time": time_s}
+        elif event["kind"] in ("transfer.finished", "transfer.aborted"):
+            open_transfers.pop(key, None)
+    return list(open_transfers.values())
+
+
+def check(history: list[dict[str, Any]]) -> CheckResult:
+    finals = history_finals(history, "replicas")
+    if not finals:
+        return CheckResult(NAME, None, "no final replicas observation", {})
+    final = finals[-1]
+    transfers = transfers_open(history, float(final.get("time", 0.0)))
+    replicas = {f"{c}/{s}/{p}": r.get("state") for c, shards in (final["value"] or {}).items()
+                for s, peers in shards.items() for p, r in peers.items() if r.get("state") != "Active"}
+    details = {"transfers_open": transfers, "replicas_not_active": replicas}
+    if transfers or replicas:
+        parts = [f"{len(transfers)} transfers still open"] if transfers else []
+        parts += [f"{len(replicas)} replicas not Active"] if replicas else []
+        return CheckResult(NAME, False, "; ".join(parts), details)
+    return CheckResult(NAME, True, "no transfer open, every replica Active", details)

@@ -1,0 +1,58 @@
+"""Automatic recovery: which Dead replicas to re-sync now, and from where. A pure function.
+
+A Dead replica is re-synced by a snapshot transfer (replicate) from an Active replica of the same shard on a
+healthy peer, respecting the per-peer limits on incoming and outgoing transfers (default 1 each; a limit
+of 0 turns automatic recovery off). A replica whose last attempt failed waits for its backoff to pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cluster.coordinator.operations import ACTIVE, DEAD
+from cluster.coordinator.state import ClusterState
+
+Candidate = tuple[str, int, int, int]  # collection, shard, source, target
+
+
+def transfer_counts(state: ClusterState) -> tuple[dict[int, int], dict[int, int]]:
+    incoming: dict[int, int] = {}
+    outgoing: dict[int, int] = {}
+    for transfer in state.data["transfers"]:
+        incoming[transfer["to"]] = incoming.get(transfer["to"], 0) + 1
+        outgoing[transfer["from"]] = outgoing.get(transfer["from"], 0) + 1
+    return incoming, outgoing
+
+
+def recovery_candidates(state: ClusterState, healthy: set[int], not_before: Mapping[tuple[str, int, int], float],
+                        now: float) -> list[Candidate]:
+    settings = state.data["settings"]
+    incoming_limit = int(settings.get("incoming_transfers_limit", 1))
+    outgoing_limit = int(settings.get("outgoing_transfers_limit", 1))
+    if incoming_limit <= 0 or outgoing_limit <= 0:
+        return []
+    incoming, outgoing = transfer_counts(state)
+    chosen: list[Candidate] = []
+    for name in sorted(state.data["collections"]):
+        collection = state.data["collections"][name]
+        for shard_key in sorted(collection["shards"], key=int):
+            shard = int(shard_key)
+            replicas = state.replicas(name, shard)
+            busy = {p for t in state.transfers_of(name, shard) for p in (t["from"], t["to"])}
+            for target, replica_state in sorted(replicas.items()):
+                if replica_state != DEAD or target in busy or target not in healthy:
+                    continue
+                if not_before.get((name, shard, target), 0.0) > now:
+                    continue
+                if incoming.get(target, 0) >= incoming_limit:
+                    continue
+                sources = [p for p, st in sorted(replicas.items()) if st == ACTIVE and p in healthy
+                           and p not in busy and outgoing.get(p, 0) < outgoing_limit]
+                if not sources:
+                    continue
+                source = sources[0]
+                chosen.append((name, shard, source, target))
+                incoming[target] = incoming.get(target, 0) + 1
+                outgoing[source] = outgoing.get(source, 0) + 1
+                busy |= {source, target}
+    return chosen

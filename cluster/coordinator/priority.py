@@ -1,0 +1,98 @@
+"""Snapshot recovery in a cluster: the replica-versus-snapshot priority rules (reference section 3).
+
+Pure functions over `ClusterState`. A recovery on peer P has restored P's local data; these functions set
+the states that follow:
+- no other Active replica: P becomes Active whatever the priority;
+- `no_sync`: P Active, the others untouched (they may diverge, all Active);
+- `snapshot`: P Active; shard recovery marks every other Active replica Dead, collection recovery removes
+  the first `max(0, n_others - (replication_factor - 1))` of them and marks the rest Dead; automatic
+  recovery then re-syncs them from P;
+- `replica`: the existing replicas win. Shard recovery marks P Dead (automatic recovery re-syncs it);
+  collection recovery keeps P in ManualRecovery and asks for a sync transfer from the first other Active
+  replica to P (returned to the caller, which starts it).
+"""
+
+from __future__ import annotations
+
+from cluster.coordinator.operations import ACTIVE, DEAD, MANUAL_RECOVERY, transfer_start
+from cluster.coordinator.state import ClusterState
+
+
+def others_active(state: ClusterState, name: str, shard: int, peer: int) -> list[int]:
+    return sorted(p for p, st in state.replicas(name, shard).items() if p != peer and st == ACTIVE)
+
+
+def recovery_begin(state: ClusterState, name: str, shards: list[int], peer: int) -> dict[int, str]:
+    """Collection recovery starts: P's replicas go to ManualRecovery; returns their previous states."""
+    previous: dict[int, str] = {}
+    for shard in shards:
+        current = state.replica_state(name, shard, peer)
+        if current is None:
+            continue
+        previous[shard] = current
+        state.replica_set(name, shard, peer, MANUAL_RECOVERY, "recovery.begin",
+                          f"{state.peer_name(peer)} is recovering shard {shard} from a collection snapshot: "
+                          f"its replica is in ManualRecovery meanwhile")
+    return previous
+
+
+def recovery_restore(state: ClusterState, name: str, previous: dict[int, str], peer: int, why: str) -> None:
+    for shard, before in previous.items():
+        if state.replica_state(name, shard, peer) == MANUAL_RECOVERY:
+            state.replica_set(name, shard, peer, before, "recovery.restore_state",
+                              f"{state.peer_name(peer)}'s replica of shard {shard} goes back to {before}: {why}")
+
+
+def shard_recovered(state: ClusterState, name: str, shard: int, peer: int, priority: str) -> None:
+    """Apply the shard-recovery rules after P restored a shard snapshot."""
+    who = state.peer_name(peer)
+    others = others_active(state, name, shard, peer)
+    if not others:
+        state.replica_set(name, shard, peer, ACTIVE, "priority.no_other_active",
+                          f"priority={priority}: no other Active replica of shard {shard}, so {who}'s "
+                          f"recovered replica becomes Active whatever the priority")
+    elif priority == "no_sync":
+        state.replica_set(name, shard, peer, ACTIVE, "priority.no_sync",
+                          f"priority=no_sync: {who}'s recovered replica of shard {shard} is Active and the "
+                          f"other replicas are left untouched (they may now differ)")
+    elif priority == "snapshot":
+        state.replica_set(name, shard, peer, ACTIVE, "priority.snapshot",
+                          f"priority=snapshot: {who}'s recovered replica of shard {shard} is Active")
+        for other in others:
+            state.replica_set(name, shard, other, DEAD, "priority.snapshot.others_dead",
+                              f"priority=snapshot: other Active replicas of shard {shard} marked Dead, they "
+                              f"will be re-synced from {who}")
+    else:
+        state.replica_set(name, shard, peer, DEAD, "priority.replica",
+                          f"priority=replica: the existing replicas of shard {shard} win; {who}'s recovered "
+                          f"replica is marked Dead and will be re-synced from an Active replica")
+
+
+def collection_shard_recovered(state: ClusterState, name: str, shard: int, peer: int,
+                               priority: str) -> dict[str, object] | None:
+    """Apply the collection-recovery rules to one shard; may return a transfer to start (`replica`)."""
+    who = state.peer_name(peer)
+    others = others_active(state, name, shard, peer)
+    collection = state.collection(name)
+    assert collection is not None
+    if not others or priority == "no_sync":
+        shard_recovered(state, name, shard, peer, priority)
+        return None
+    if priority == "snapshot":
+        replication_factor = int(collection["config"].get("replication_factor", 1))
+        remove_count = max(0, len(others) - (replication_factor - 1))
+        state.replica_set(name, shard, peer, ACTIVE, "priority.snapshot",
+                          f"priority=snapshot: {who}'s recovered replica of shard {shard} is Active")
+        for other in others[:remove_count]:
+            state.replica_set(name, shard, other, None, "priority.snapshot.remove_extra",
+                              f"priority=snapshot: {state.peer_name(other)}'s replica of shard {shard} is "
+                              f"removed to keep the replication factor {replication_factor}")
+        for other in others[remove_count:]:
+            state.replica_set(name, shard, other, DEAD, "priority.snapshot.others_dead",
+                              f"priority=snapshot: other Active replicas of shard {shard} marked Dead, they "
+                              f"will be re-synced from {who}")
+        return None
+    source = others[0]
+    return transfer_start(state, name, {"shard_id": shard, "from_peer_id": source, "to_peer_id": peer},
+                          sync=True, reason=f"priority=replica: the existing replicas win, {who} is re-synced from "
+                                 f"{state.peer_name(source)}")

@@ -1,0 +1,66 @@
+"""The embedded MQTT broker: amqtt running inside this process, so one machine with only Python has a bus.
+
+DESIGN.md section 2: an embedded broker runs unless `SHARDSIM_MQTT_URL` points at a real one (mosquitto).
+It listens on 127.0.0.1 only, over plain TCP, with anonymous access, no $SYS topics and no logging plugins
+(amqtt's defaults would add them). Nothing is persisted: a restarted broker starts empty, like mosquitto
+with `persistence false`.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from types import TracebackType
+from typing import Any
+
+from amqtt.broker import Broker
+
+BROKER_HOST = "127.0.0.1"
+
+log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((BROKER_HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def broker_config(port: int) -> dict[str, Any]:
+    """amqtt 0.12 configuration: one TCP listener on 127.0.0.1:port, anonymous access, no other plugins."""
+    return {
+        "listeners": {"default": {"type": "tcp", "bind": f"{BROKER_HOST}:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+
+
+class EmbeddedBroker:
+    """An amqtt broker on 127.0.0.1:port for the life of an `async with` block."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self._port = port if port is not None else free_port()
+        self._broker: Broker | None = None
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{BROKER_HOST}:{self._port}"
+
+    async def __aenter__(self) -> EmbeddedBroker:
+        broker = Broker(broker_config(self._port))
+        await broker.start()
+        self._broker = broker
+        log.info("embedded MQTT broker listening on %s", self.url)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        broker, self._broker = self._broker, None
+        if broker is not None:
+            await broker.shutdown()
+            log.info("embedded MQTT broker on %s stopped", self.url)

@@ -1,0 +1,124 @@
+"""`shardsim events` and `shardsim watch`: the event bus for people at a terminal.
+
+`events` prints one readable line per event (`12:00:01.234 node/2 replica.state collection=books ...`), or
+the raw JSON with `--json`, optionally only some kinds. `watch` folds the events into a `ClusterView` and
+redraws it in place with ANSI codes (no curses): peers, shards and replica states, transfers with progress
+bars, faults and the latest decisions, built only from what the bus carries.
+
+Defaults: broker `$SHARDSIM_MQTT_URL` else `mqtt://127.0.0.1:1883`, cluster `$SHARDSIM_CLUSTER` else
+`shardsim`. Both commands run until Ctrl-C, `--count` events or `--duration-s` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from cluster.events.subscriber import events_stream, topic_filter
+from cluster.events.view import ClusterView
+
+MQTT_URL_DEFAULT = "mqtt://127.0.0.1:1883"
+CLUSTER_DEFAULT = "shardsim"
+REDRAW_S_MIN = 0.2
+ENVELOPE_FIELDS = ("ts", "source", "kind", "topic", "recv_ts")
+ANSI_HOME_CLEAR = "\x1b[H\x1b[2J"
+
+
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--mqtt-url", default=os.environ.get("SHARDSIM_MQTT_URL", MQTT_URL_DEFAULT),
+                        help="broker url (default $SHARDSIM_MQTT_URL or %(default)s)")
+    parser.add_argument("--cluster", default=os.environ.get("SHARDSIM_CLUSTER", CLUSTER_DEFAULT),
+                        help="cluster name (default $SHARDSIM_CLUSTER or %(default)s)")
+    parser.add_argument("--count", type=int, default=None, help="stop after this many events")
+    parser.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds")
+    return parser
+
+
+def event_line(event: dict[str, Any]) -> str:
+    """`HH:MM:SS.mmm source kind field=value ...`; strings with spaces are JSON-quoted."""
+    ts = event.get("ts")
+    clock = "--:--:--.---"
+    if isinstance(ts, int | float):
+        clock = time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
+    fields = " ".join(f"{name}={_field_text(value)}" for name, value in event.items() if name not in ENVELOPE_FIELDS)
+    return f"{clock} {event.get('source', '?')} {event.get('kind', '?')} {fields}".rstrip()
+
+
+def _field_text(value: Any) -> str:
+    if isinstance(value, str) and value and not any(char.isspace() or char in "\"=" for char in value):
+        return value
+    return json.dumps(value, default=str)
+
+
+def events_main(argv: list[str]) -> int:
+    """`shardsim events [--mqtt-url URL] [--cluster NAME] [--kind K ...] [--json]`: print events as they come."""
+    parser = _parser("shardsim events", "Print the events of a cluster, one line each.")
+    parser.add_argument("--kind", action="append", default=None, help="only this kind (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print each payload as raw JSON")
+    args = parser.parse_args(argv)
+    kinds = set(args.kind) if args.kind else None
+
+    def show(event: dict[str, Any]) -> None:
+        event.pop("recv_ts", None)
+        topic = event.pop("topic", "")
+        print(f"{topic} {json.dumps(event)}" if args.json else event_line(event), flush=True)
+
+    return _run(_consume(args, kinds, show))
+
+
+def watch_main(argv: list[str]) -> int:
+    """`shardsim watch [--mqtt-url URL] [--cluster NAME]`: a live view of the cluster, from events only."""
+    args = _parser("shardsim watch", "Live view of peers, replica states and transfers.").parse_args(argv)
+    view = ClusterView()
+    color = sys.stdout.isatty()
+    last_draw = 0.0
+
+    def fold(event: dict[str, Any]) -> None:
+        nonlocal last_draw
+        view.apply(event)
+        if time.monotonic() - last_draw >= REDRAW_S_MIN:
+            _draw(view, args.cluster, color)
+            last_draw = time.monotonic()
+
+    _draw(view, args.cluster, color)
+    status = _run(_consume(args, None, fold))
+    _draw(view, args.cluster, color)
+    return status
+
+
+def _draw(view: ClusterView, cluster: str, color: bool) -> None:
+    sys.stdout.write(f"{ANSI_HOME_CLEAR}cluster {cluster}\n{view.render(color)}")
+    sys.stdout.flush()
+
+
+def _run(consume: Coroutine[Any, Any, None]) -> int:
+    try:
+        asyncio.run(consume)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+async def _consume(args: argparse.Namespace, kinds: set[str] | None,
+                   handle: Callable[[dict[str, Any]], None]) -> None:
+    """Feed events to `handle` until `--count` events or `--duration-s` seconds (forever without either)."""
+    def subscribed() -> None:
+        print(f"# listening on {args.mqtt_url} {topic_filter(args.cluster)}", file=sys.stderr, flush=True)
+
+    seen_count = 0
+    stream = events_stream(args.mqtt_url, args.cluster, kinds, on_subscribed=subscribed)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(args.duration_s), contextlib.aclosing(stream):
+            async for event in stream:
+                handle(event)
+                seen_count += 1
+                if args.count is not None and seen_count >= args.count:
+                    return

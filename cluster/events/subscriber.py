@@ -1,0 +1,85 @@
+"""Reading the event bus: an async iterator over decoded events that reconnects by itself.
+
+Used by the recorder, the `shardsim events` and `shardsim watch` commands, and by anyone who wants to react
+to what happens (phase-keyed faults). It subscribes to `shardsim/{cluster}/#` (or `shardsim/#`) with QoS 1,
+decodes each JSON payload, drops what is not a JSON object or not of the wanted kinds, and adds the `topic`
+and the receive time `recv_ts`. When the broker goes away it reconnects with capped exponential backoff and
+subscribes again; events published while it was away are lost (clean sessions, no persistence).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+import aiomqtt
+
+from node.eventbus import TOPIC_ROOT, parse_mqtt_url
+
+CONNECT_TIMEOUT_S = 5.0
+RECONNECT_S_MIN = 0.05
+RECONNECT_S_MAX = 2.0
+KEEPALIVE_S = 10
+INCOMING_MESSAGES_MAX = 100_000
+
+log = logging.getLogger(__name__)
+
+
+def topic_filter(cluster: str | None) -> str:
+    """`shardsim/{cluster}/#`, or `shardsim/#` for every cluster."""
+    return f"{TOPIC_ROOT}/#" if cluster is None else f"{TOPIC_ROOT}/{cluster}/#"
+
+
+def event_decode(topic: str, payload: bytes | bytearray, recv_ts: float) -> dict[str, Any] | None:
+    """The payload dict plus `topic` and `recv_ts`, or None when the payload is not a JSON object."""
+    try:
+        event = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(event, dict):
+        return None
+    event["topic"] = topic
+    event["recv_ts"] = recv_ts
+    return event
+
+
+async def events_stream(mqtt_url: str, cluster: str | None = None, kinds: set[str] | None = None,
+                        on_subscribed: Callable[[], None] | None = None) -> AsyncGenerator[dict[str, Any], None]:
+    """Yield every event of `cluster` (all clusters when None) whose kind is in `kinds` (all when None).
+
+    `on_subscribed` is called each time a subscription is in place (first connect and every reconnect).
+    Close the iterator (`contextlib.aclosing`) to disconnect promptly.
+    """
+    host, port = parse_mqtt_url(mqtt_url)
+    identifier = f"shardsim-sub-{uuid.uuid4().hex[:8]}"
+    backoff_s = RECONNECT_S_MIN
+    while True:
+        try:
+            async with aiomqtt.Client(host, port, identifier=identifier, timeout=CONNECT_TIMEOUT_S,
+                                      keepalive=KEEPALIVE_S,
+                                      max_queued_incoming_messages=INCOMING_MESSAGES_MAX) as client:
+                await client.subscribe(topic_filter(cluster), qos=1)
+                backoff_s = RECONNECT_S_MIN
+                if on_subscribed is not None:
+                    on_subscribed()
+                async for message in client.messages:
+                    event = event_decode(str(message.topic), _payload_bytes(message.payload), time.time())
+                    if event is None:
+                        log.warning("ignoring a non-JSON event on %s", message.topic)
+                    elif kinds is None or event.get("kind") in kinds:
+                        yield event
+        except (aiomqtt.MqttError, OSError) as error:
+            log.info("event stream from %s:%d lost (%s); reconnecting in %.2f s", host, port, error, backoff_s)
+        await asyncio.sleep(backoff_s)
+        backoff_s = min(backoff_s * 2, RECONNECT_S_MAX)
+
+
+def _payload_bytes(payload: Any) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return str(payload).encode()

@@ -1,0 +1,110 @@
+"""Child processes of the launcher: start, wait ready, kill (SIGKILL), pause (SIGSTOP), resume, stop.
+
+Each process logs to its own file in the run folder; `exit_report` gives the end of that log, so a process
+that dies says why. Processes are stopped by PID, and every wait has a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+
+
+class ProcessFailed(Exception):
+    """A child process exited or never became ready; the message has the end of its log."""
+
+
+def log_tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class ChildProcess:
+    def __init__(self, name: str, args: list[str], log_path: Path, ready_url: str) -> None:
+        self.name = name
+        self.args = args
+        self.log_path = log_path
+        self.ready_url = ready_url
+        self.process: asyncio.subprocess.Process | None = None
+        self.paused = False
+        self.expected_exit = False
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    async def start(self, ready_timeout_s: float = 30.0) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, *self.args, stdout=log, stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True)
+        self.paused = False
+        self.expected_exit = False
+        await self.wait_ready(ready_timeout_s)
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0)) as session:
+            while loop.time() < deadline:
+                if not self.alive:
+                    raise ProcessFailed(self.exit_report())
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):
+                    async with session.get(self.ready_url) as response:
+                        if response.status == 200:
+                            return
+                await asyncio.sleep(0.05)
+        raise ProcessFailed(f"{self.name} not ready after {timeout_s} s\n{log_tail(self.log_path)}")
+
+    def exit_report(self) -> str:
+        code = self.process.returncode if self.process is not None else None
+        return f"{self.name} (pid {self.pid}) exited with code {code}; end of {self.log_path}:\n" \
+               f"{log_tail(self.log_path)}"
+
+    def signal(self, signum: int) -> None:
+        if self.alive and self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+    async def kill(self) -> None:
+        self.expected_exit = True
+        self.signal(signal.SIGKILL)
+        if self.process is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.process.wait(), 10)
+        self.paused = False
+
+    def pause(self) -> None:
+        self.signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        self.signal(signal.SIGCONT)
+        self.paused = False
+
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """SIGTERM (after SIGCONT if paused), then SIGKILL if it does not exit in time."""
+        if not self.alive:
+            return
+        self.expected_exit = True
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGTERM)
+        assert self.process is not None
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout_s)
+        except TimeoutError:
+            await self.kill()

@@ -1,0 +1,363 @@
+"""A clustered node's view of the cluster and its part in it.
+
+The agent keeps the newest cluster state pushed by (or pulled from) the coordinator, and reconciles local
+storage with it: collections created or deleted, local shards opened for this peer's replicas and removed
+when a replica is dropped or moved away. It routes client updates to every replica that takes updates
+(acknowledged once `write_consistency_factor` replicas applied them; a replica that fails is reported and
+the coordinator marks it Dead), answers reads from Active replicas, and passes cluster operations and
+snapshot recoveries to the coordinator, which applies the priority rules. Peer addresses in the state are
+this node's proxy listen addresses to them, so every node -> node call crosses its fault-proxy link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import Any
+
+import aiohttp
+
+from node.errors import ERROR_KINDS, NodeError, NotEnoughReplicas, ServiceError, ShardUnavailable
+from node.points import shard_read
+from node.protocol import MSGPACK_CONTENT_TYPE, ReplicaState, msgpack_decode, msgpack_encode
+from node.service import Node
+from node.snapshot_format import SnapshotContent
+from node.storage import Collection
+
+log = logging.getLogger("shardsim.node")
+UPDATABLE = {s.value for s in ReplicaState if s.takes_updates}
+
+
+class CoordinatorError(NodeError):
+    """The coordinator could not be reached or answered with an unexpected error."""
+
+
+class ClusterAgent:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.settings = node.settings
+        self.coordinator_url = str(self.settings.coordinator_url).rstrip("/")
+        self.boot_id = secrets.token_hex(8)
+        self.view: dict[str, Any] = {"version": -1, "peers": {}, "collections": {}, "transfers": [],
+                                     "settings": {}}
+        self.version_changed = asyncio.Condition()
+        self.first_view = True
+        self.drivers: dict[tuple[str, int, int, int], asyncio.Task[Any]] = {}
+
+    # -- lifecycle and state ------------------------------------------------------------------------------
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"api-key": self.settings.api_key} if self.settings.api_key else {}
+
+    async def start(self) -> None:
+        address = self.settings.advertise_address or f"{self.settings.host}:{self.settings.port}"
+        deadline = asyncio.get_running_loop().time() + 30.0
+        while True:
+            try:
+                await self.coordinator_call("POST", "/internal/peers", {
+                    "peer_id": self.node.peer_id, "name": self.node.name, "address": address})
+                await self.pull()
+                break
+            except (CoordinatorError, ServiceError) as error:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                log.warning("coordinator not reachable yet (%s); retrying", error.message)
+                await asyncio.sleep(0.5)
+        self.node.background(self._pull_loop(), "state-pull")
+
+    async def stop(self) -> None:
+        for task in self.drivers.values():
+            task.cancel()
+
+    async def _pull_loop(self) -> None:
+        while not self.node.stopping.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.node.stopping.wait(), self.settings.state_pull_interval_s)
+            if self.node.stopping.is_set():
+                return
+            try:
+                await self.pull()
+            except NodeError as error:
+                log.debug("state pull failed: %s", error.message)
+
+    async def pull(self) -> None:
+        query = f"?peer_id={self.node.peer_id}&boot_id={self.boot_id}&version={self.version}"
+        view = await self.coordinator_call("GET", f"/internal/state{query}", None)
+        await self.state_apply(view)
+
+    @property
+    def version(self) -> int:
+        return int(self.view["version"])
+
+    async def state_apply(self, view: dict[str, Any]) -> int:
+        """Adopt a newer state (older ones are ignored) and reconcile local storage with it."""
+        if int(view["version"]) <= self.version:
+            return self.version
+        self.reconcile(view)
+        self.view = view
+        self.node.settings.default_priority = view.get("settings", {}).get(
+            "default_priority", self.node.settings.default_priority)
+        async with self.version_changed:
+            self.version_changed.notify_all()
+        return self.version
+
+    async def wait_version(self, version: int, timeout_s: float = 10.0) -> None:
+        """Wait until this node applied `version`, pulling it if the push does not come."""
+        async def reached() -> None:
+            async with self.version_changed:
+                await self.version_changed.wait_for(lambda: self.version >= version)
+        try:
+            await asyncio.wait_for(reached(), 0.5)
+        except TimeoutError:
+            with contextlib.suppress(NodeError):
+                await self.pull()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reached(), timeout_s)
+
+    def my_replicas(self, view: dict[str, Any], name: str) -> dict[int, str]:
+        me = str(self.node.peer_id)
+        shards = view["collections"][name]["shards"]
+        return {int(shard): peers[me] for shard, peers in shards.items() if me in peers}
+
+    def reconcile(self, view: dict[str, Any]) -> None:
+        storage = self.node.storage
+        for name in list(storage.collections):
+            if name not in view["collections"]:
+                storage.delete(name)
+        for name, description in view["collections"].items():
+            mine = self.my_replicas(view, name)
+            collection = storage.collections.get(name)
+            if collection is None:
+                collection = storage.create(name, description["config"], local_shards=[])
+            for shard_id in list(collection.shards):
+                if shard_id not in mine:
+                    collection.shard_close(shard_id, remove_data=True)
+            for shard_id, state in mine.items():
+                if shard_id in collection.shards:
+                    continue
+                existed = collection.shard_directory(shard_id).exists()
+                collection.shard_open(shard_id)
+                if not existed and state in (ReplicaState.ACTIVE.value, ReplicaState.PARTIAL.value):
+                    self.replica_report(name, shard_id, self.node.peer_id,
+                                        "this peer has no data for a replica the state calls "
+                                        f"{state} (its data directory is missing)")
+        self.first_view = False
+
+    # -- coordinator calls --------------------------------------------------------------------------------
+    async def coordinator_call(self, method: str, path: str, body: dict[str, Any] | None,
+                               timeout_s: float | None = None) -> Any:
+        session = self.node.session
+        assert session is not None
+        timeout = aiohttp.ClientTimeout(total=timeout_s or self.settings.internal_timeout_s)
+        try:
+            async with session.request(method, f"{self.coordinator_url}{path}", json=body, timeout=timeout,
+                                       headers=self.headers) as response:
+                data = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
+            raise CoordinatorError(f"coordinator at {self.coordinator_url} unreachable: {error}") from error
+        if response.status >= 400:
+            kind = ERROR_KINDS.get(str(data.get("kind")), ServiceError)
+            error_value = kind(str(data.get("message") or data.get("status", {}).get("error")))
+            raise error_value
+        return data.get("result", data) if path != "/internal/state" and not path.startswith(
+            "/internal/state?") else data
+
+    async def coordinator_change(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+        """A state-changing call: returns once this node has applied the resulting version."""
+        session = self.node.session
+        assert session is not None
+        timeout = aiohttp.ClientTimeout(total=60.0)
+        try:
+            async with session.request(method, f"{self.coordinator_url}{path}", json=body, timeout=timeout,
+                                       headers=self.headers) as response:
+                data = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
+            raise CoordinatorError(f"coordinator at {self.coordinator_url} unreachable: {error}") from error
+        if response.status >= 400:
+            kind = ERROR_KINDS.get(str(data.get("kind")), ServiceError)
+            raise kind(str(data.get("message") or data.get("status", {}).get("error")))
+        await self.wait_version(int(data.get("version", 0)))
+        return data.get("result")
+
+    def replica_report(self, name: str, shard_id: int, peer: int, reason: str) -> None:
+        """Tell the coordinator a replica failed (in the background, retried a bounded number of times)."""
+        async def report() -> None:
+            body = {"collection": name, "shard": shard_id, "peer": peer, "reason": reason,
+                    "reporter": self.node.peer_id, "state_version": self.version}
+            for attempt in range(10):
+                try:
+                    await self.coordinator_call("POST", "/internal/replicas/failed", body)
+                    return
+                except NodeError:
+                    await asyncio.sleep(min(0.2 * 2 ** attempt, 3.0))
+        with contextlib.suppress(ServiceError):
+            self.node.background(report(), f"report {name}/{shard_id}/{peer}")
+
+    # -- peers ----------------------------------------------------------------------------------------------
+    def peer_address(self, peer: int) -> str:
+        description = self.view["peers"].get(str(peer))
+        if description is None:
+            raise ShardUnavailable(f"peer {peer} is not known to this node")
+        return str(description["address"])
+
+    def peer_name(self, peer: int) -> str:
+        description = self.view["peers"].get(str(peer))
+        return str(description["name"]) if description else f"peer {peer}"
+
+    async def peer_call(self, peer: int, path: str, body: Any, timeout_s: float) -> Any:
+        """POST msgpack to another node's internal route through this node's proxy link to it."""
+        session = self.node.session
+        assert session is not None
+        url = f"http://{self.peer_address(peer)}{path}"
+        headers = {**self.headers, "Content-Type": MSGPACK_CONTENT_TYPE}
+        async with session.post(url, data=msgpack_encode(body), headers=headers,
+                                timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
+            data = await response.read()
+            if response.status != 200:
+                raise ServiceError(f"{self.peer_name(peer)} answered HTTP {response.status}: "
+                                   f"{data[:200].decode(errors='replace')}")
+            return msgpack_decode(data)
+
+    def replicas(self, name: str, shard_id: int) -> dict[int, str]:
+        collection = self.view["collections"].get(name)
+        if collection is None:
+            return {}
+        return {int(p): st for p, st in collection["shards"].get(str(shard_id), {}).items()}
+
+    # -- updates --------------------------------------------------------------------------------------------
+    async def update(self, collection: Collection, operations: dict[int, list[Any]], wait: bool) -> None:
+        await asyncio.gather(*(self.shard_update(collection, shard_id, operation, wait)
+                               for shard_id, operation in operations.items()))
+
+    async def shard_update(self, collection: Collection, shard_id: int, operation: list[Any],
+                           wait: bool) -> None:
+        replicas = self.replicas(collection.name, shard_id)
+        targets = sorted(p for p, st in replicas.items() if st in UPDATABLE)
+        required = min(int(collection.config.get("write_consistency_factor", 1)), max(len(replicas), 1))
+        if len(targets) < required:
+            raise NotEnoughReplicas(f"{len(targets)} of {required} required replicas of shard {shard_id} "
+                                    f"can take updates ({self.states_text(replicas)})")
+        results = await asyncio.gather(*(self.replica_apply(collection, shard_id, peer, operation, wait)
+                                         for peer in targets))
+        applied = sum(1 for ok in results if ok)
+        if applied < required:
+            raise ServiceError(f"only {applied} of {required} required replicas of shard {shard_id} "
+                               f"confirmed the update")
+
+    def states_text(self, replicas: dict[int, str]) -> str:
+        return ", ".join(f"{self.peer_name(p)}: {st}" for p, st in sorted(replicas.items()))
+
+    async def replica_apply(self, collection: Collection, shard_id: int, peer: int, operation: list[Any],
+                            wait: bool) -> bool:
+        if peer == self.node.peer_id:
+            shard = collection.shards.get(shard_id)
+            if shard is None:
+                return False
+            await shard.apply(operation, durable=wait)
+            return True
+        path = f"/internal/collections/{collection.name}/shards/{shard_id}/apply"
+        try:
+            await self.peer_call(peer, path, {"ops": [operation], "durable": wait},
+                                 self.settings.forward_timeout_s)
+            return True
+        except (aiohttp.ClientError, TimeoutError, OSError, NodeError) as error:
+            reason = describe_failure(error, f"{self.node.name}->{self.peer_name(peer)}")
+            self.replica_report(collection.name, shard_id, peer, reason)
+            return False
+
+    # -- reads ----------------------------------------------------------------------------------------------
+    async def read(self, collection: Collection, request: dict[str, Any]) -> list[Any]:
+        return list(await asyncio.gather(*(self.shard_read(collection, shard_id, request)
+                                           for shard_id in range(collection.shard_number))))
+
+    async def shard_read(self, collection: Collection, shard_id: int, request: dict[str, Any]) -> Any:
+        replicas = self.replicas(collection.name, shard_id)
+        active = [p for p, st in sorted(replicas.items()) if st == ReplicaState.ACTIVE.value]
+        if self.node.peer_id in active and shard_id in collection.shards:
+            return shard_read(collection.shards[shard_id], request)
+        errors = []
+        for peer in active:
+            try:
+                return await self.peer_call(peer, f"/internal/collections/{collection.name}/shards/{shard_id}"
+                                            f"/read", request, self.settings.forward_timeout_s)
+            except (aiohttp.ClientError, TimeoutError, OSError, NodeError) as error:
+                errors.append(describe_failure(error, f"{self.node.name}->{self.peer_name(peer)}"))
+        raise ShardUnavailable(f"No active replica of shard {shard_id} of `{collection.name}` could answer "
+                               f"({'; '.join(errors) or self.states_text(replicas)})")
+
+    # -- collections and cluster operations ------------------------------------------------------------------
+    async def collection_create(self, name: str, config: dict[str, Any]) -> None:
+        await self.coordinator_change("POST", f"/internal/collections/{name}", {"config": config})
+
+    async def collection_delete(self, name: str) -> None:
+        await self.coordinator_change("DELETE", f"/internal/collections/{name}", None)
+
+    async def collection_operation(self, collection: Collection, body: dict[str, Any],
+                                   timeout_s: float | None) -> bool:
+        await self.coordinator_change("POST", f"/internal/collections/{collection.name}/cluster", body)
+        return True
+
+    def cluster_status(self) -> dict[str, Any]:
+        peers = {str(p): {"uri": f"http://{d['address']}/"} for p, d in self.view["peers"].items()}
+        return {"status": "enabled", "peer_id": self.node.peer_id, "peers": peers,
+                "raft_info": {"term": 1, "commit": self.version, "pending_operations": 0, "leader": None,
+                              "role": "Follower", "is_voter": True},
+                "consensus_thread_status": {"consensus_thread_status": "working",
+                                            "last_update": "1970-01-01T00:00:00Z"},
+                "message_send_failures": {}}
+
+    def collection_cluster_info(self, collection: Collection) -> dict[str, Any]:
+        local, remote = [], []
+        for shard_id in range(collection.shard_number):
+            for peer, state in sorted(self.replicas(collection.name, shard_id).items()):
+                if peer == self.node.peer_id:
+                    shard = collection.shards.get(shard_id)
+                    local.append({"shard_id": shard_id, "points_count": len(shard.points) if shard else 0,
+                                  "state": state})
+                else:
+                    remote.append({"shard_id": shard_id, "peer_id": peer, "state": state})
+        transfers = [{"shard_id": t["shard_id"], "from": t["from"], "to": t["to"], "sync": t["sync"],
+                      "method": t.get("method", "snapshot"), "comment": t.get("comment")}
+                     for t in self.view["transfers"] if t["collection"] == collection.name]
+        return {"peer_id": self.node.peer_id, "shard_count": collection.shard_number, "local_shards": local,
+                "remote_shards": remote, "shard_transfers": transfers}
+
+    # -- snapshot recovery under the priority rules ----------------------------------------------------------
+    async def collection_recover(self, collection: Collection, content: SnapshotContent, priority: str) -> None:
+        from node.recovery import content_apply
+        mine = sorted(self.my_replicas(self.view, collection.name))
+        with_data = [s for s in mine if s in content.shards]
+        body = {"collection": collection.name, "peer": self.node.peer_id, "shards": mine}
+        previous = await self.coordinator_change("POST", "/internal/recovery/begin", body)
+        try:
+            await content_apply(self.node, collection, content, with_data)
+        except BaseException as error:
+            with contextlib.suppress(NodeError):
+                await self.coordinator_change("POST", "/internal/recovery/abort",
+                                              {**body, "previous": previous, "reason": str(error)})
+            raise
+        await self.coordinator_change("POST", "/internal/recovery/finish", {
+            **body, "shards": with_data, "previous": previous, "priority": priority, "kind": "collection"})
+
+    async def shard_recover(self, collection: Collection, shard_id: int, content: SnapshotContent,
+                            priority: str) -> None:
+        from node.recovery import content_apply
+        if shard_id not in collection.shards:
+            from node.errors import BadInput
+            raise BadInput(f"Shard {shard_id} is not a local or queue proxy shard")
+        await content_apply(self.node, collection, content, [shard_id])
+        await self.coordinator_change("POST", "/internal/recovery/finish", {
+            "collection": collection.name, "peer": self.node.peer_id, "shards": [shard_id],
+            "priority": priority, "kind": "shard"})
+
+
+def describe_failure(error: BaseException, link: str) -> str:
+    if isinstance(error, NodeError):
+        return f"{error.message} (through {link})"
+    if isinstance(error, TimeoutError):
+        return f"timed out through {link}"
+    if isinstance(error, aiohttp.ClientConnectorError | ConnectionRefusedError):
+        return f"connection refused through {link}"
+    return f"{type(error).__name__}: {error} (through {link})"
