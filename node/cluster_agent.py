@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 from typing import Any
@@ -217,7 +218,7 @@ class ClusterAgent:
             data = await response.read()
             if response.status != 200:
                 raise ServiceError(f"{self.peer_name(peer)} answered HTTP {response.status}: "
-                                   f"{data[:200].decode(errors='replace')}")
+                                   f"{error_text(data)}")
             return msgpack_decode(data)
 
     def replicas(self, name: str, shard_id: int) -> dict[int, str]:
@@ -351,6 +352,13 @@ class ClusterAgent:
         await self.coordinator_change("POST", "/internal/recovery/finish", {
             "collection": collection.name, "peer": self.node.peer_id, "shards": [shard_id],
             "priority": priority, "kind": "shard"})
+
+
+def error_text(data: bytes) -> str:
+    """The error sentence of a node's answer (Qdrant's envelope), or the start of its raw body."""
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        return str(json.loads(data)["status"]["error"])
+    return data[:200].decode(errors="replace")
 
 
 def describe_failure(error: BaseException, link: str) -> str:

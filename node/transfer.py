@@ -32,6 +32,7 @@ log = logging.getLogger("shardsim.node")
 RETRY_WAITS_S = (1.0, 2.0)
 REPLAY_BATCH_OPS = 256
 PROGRESS_INTERVAL_S = 0.25
+PROGRESS_STEPS = 20  # also report at every 5 % of the expected bytes
 
 
 class TransferFailed(Exception):
@@ -144,8 +145,14 @@ async def transfer_attempt(agent: Any, transfer: dict[str, Any], collection: Any
                  bytes_total=total)
     await phase_pause(agent, "queue_installed")
     request = transfer_body(transfer, attempt=attempt, bytes_total=total)
-    result = await agent.peer_call(transfer["to"], "/internal/transfers/recover", request,
-                                   settings.transfer_timeout_s)
+    watcher = asyncio.ensure_future(queue_watch(agent, transfer, queue, attempt))
+    try:
+        result = await agent.peer_call(transfer["to"], "/internal/transfers/recover", request,
+                                       settings.transfer_timeout_s)
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
     if queue.overflowed:
         raise TransferFailed(f"update queue overflowed ({queue.limit} updates)")
     await phase_pause(agent, "restored")
@@ -158,6 +165,18 @@ async def transfer_attempt(agent: Any, transfer: dict[str, Any], collection: Any
     await phase_pause(agent, "queue_replayed")
     await report(agent, transfer, "finish", phase="finished", attempt=attempt)
     await replay(agent, transfer, queue)
+
+
+async def queue_watch(agent: Any, transfer: dict[str, Any], queue: UpdateQueue, attempt: int) -> None:
+    """While the target restores, report how many updates the source has queued (when it changes)."""
+    reported = 0
+    while True:
+        await asyncio.sleep(PROGRESS_INTERVAL_S)
+        if queue.total_count != reported:
+            reported = queue.total_count
+            with contextlib.suppress(NodeError):
+                await agent.coordinator_call("POST", "/internal/transfers/progress", transfer_body(
+                    transfer, attempt=attempt, queued=reported))
 
 
 async def replay(agent: Any, transfer: dict[str, Any], queue: UpdateQueue) -> None:
@@ -241,6 +260,7 @@ async def stream_download(agent: Any, transfer: dict[str, Any], source: int, pat
     loop = asyncio.get_running_loop()
     size = 0
     last_report = 0.0
+    reported_step = 0
     assert node.session is not None
     async with node.session.get(url, headers=agent.headers, timeout=timeout) as response:
         if response.status != 200:
@@ -250,8 +270,10 @@ async def stream_download(agent: Any, transfer: dict[str, Any], source: int, pat
             async for chunk in response.content.iter_chunked(settings.chunk_bytes):
                 file.write(chunk)
                 size += len(chunk)
-                if loop.time() - last_report >= PROGRESS_INTERVAL_S:
+                step_bytes = max(total // PROGRESS_STEPS, 1)
+                if loop.time() - last_report >= PROGRESS_INTERVAL_S or size // step_bytes > reported_step:
                     last_report = loop.time()
+                    reported_step = size // step_bytes
                     await report(agent, transfer, "progress", phase="streaming", attempt=attempt, bytes=size,
                                  bytes_total=max(total, size))
     await report(agent, transfer, "progress", phase="streamed", attempt=attempt, bytes=size, bytes_total=size)

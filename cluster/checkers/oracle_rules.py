@@ -32,6 +32,8 @@ def recovery_apply(model: OracleModel, op: Op, observed: dict[ReplicaKey, str | 
     collection = str(value.get("collection"))
     shard_number = int(model.collections.get(collection, {}).get("shard_number", 1))
     shards = [int(value["shard"])] if value.get("shard") is not None else list(range(shard_number))
+    if op.completion == "fail":
+        return  # definitely not applied: the replicas keep what they had
     if op.completion != "ok":
         for shard in shards:
             recovery_unknown(model, op, shard, f"recovery op {op.op_id} ended {op.completion or 'unfinished'}")

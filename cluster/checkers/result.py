@@ -12,7 +12,7 @@ from typing import Any, Literal
 ExitKind = Literal["ok", "correctness", "liveness", "unknown"]
 
 LIVENESS_CHECKERS = frozenset({"nothing_stuck", "replication_factor"})
-EXIT_CODES: dict[str, int] = {"ok": 0, "correctness": 1, "liveness": 2, "unknown": 3, "crash": 4}
+EXIT_CODES: dict[str, int] = {"ok": 0, "correctness": 1, "liveness": 2, "unknown": 3, "crash": 3}
 
 
 @dataclass

@@ -228,12 +228,30 @@ class Coordinator:
         self.recovery_not_before[key] = time.time() + backoff
 
     def transfer_event(self, kind: str, transfer: dict[str, Any], **extra: Any) -> None:
+        """Publish a transfer event; retries and aborts carry a rule id and a sentence (teaching mode)."""
+        state = self.state
+        source, target = state.peer_name(transfer["from"]), state.peer_name(transfer["to"])
         fields = {"collection": transfer["collection"], "shard": transfer["shard_id"], "from": transfer["from"],
                   "to": transfer["to"], "method": transfer.get("method", "snapshot"), "sync": transfer["sync"],
                   "phase": transfer.get("phase"), "bytes": transfer.get("bytes", 0),
                   "bytes_total": transfer.get("bytes_total"), "attempt": transfer.get("attempt", 1),
-                  "reason": transfer.get("reason")}
+                  "queued": transfer.get("queued", 0), "cause": transfer.get("reason")}
         fields.update(extra)
+        shard, attempt = transfer["shard_id"], transfer.get("attempt", 1)
+        if kind == "transfer.aborted":
+            fields["rule"] = "transfer.aborted"
+            fields["explanation"] = (f"transfer of shard {shard} from {source} to {target} aborted: "
+                                     f"{fields.get('reason')}")
+        elif kind == "transfer.phase" and transfer.get("phase") == "attempt_failed":
+            fields["rule"] = "transfer.retry"
+            wait = {1: "1 s", 2: "2 s"}.get(int(attempt))
+            then = f"the source retries in {wait}" if wait else "no attempt left: the transfer will be aborted"
+            fields["explanation"] = (f"attempt {attempt} of the transfer of shard {shard} from {source} to "
+                                     f"{target} failed ({fields.get('reason')}); {then}")
+        elif kind == "transfer.started":
+            fields["rule"] = "transfer.start"
+            fields["explanation"] = (f"{'replicate' if transfer['sync'] else 'move'} shard {shard} from "
+                                     f"{source} to {target} by snapshot streaming ({transfer.get('reason')})")
         self.events.publish(kind, **fields)
 
     async def peer_booted(self, peer: int, boot_id: str) -> None:

@@ -150,7 +150,7 @@ def decisions_build(history: list[dict[str, Any]]) -> list[Decision]:
     found = []
     for time_s, event in history_events(history):
         kind = str(event.get("kind"))
-        retry = kind == "transfer.phase" and int(event.get("attempt") or 1) > 1
+        retry = kind == "transfer.phase" and event.get("phase") == "attempt_failed"
         if not (event.get("rule") or event.get("explanation") or retry
                 or kind in ("transfer.aborted", "decision")):
             continue

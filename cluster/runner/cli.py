@@ -1,0 +1,158 @@
+"""`shardsim run SCENARIO.py|DIR [--seed N]`: run chaos scenarios, print progress and a summary table.
+
+Exit code: 0 every invariant held, 1 a correctness violation, 2 a liveness failure (something stuck, a
+plan that waited in vain), 3 the tool itself failed. A failure prints the seed and the command that
+replays it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from cluster.runner.events import Event
+from cluster.runner.run import RunOptions, RunResult, run_scenario
+from cluster.runner.scenario import scenario_paths
+from cluster.runner.step import StepController
+
+EXIT_PRIORITY = {1: 0, 2: 1, 3: 2, 0: 3}  # correctness first, then liveness, then the tool
+
+
+def parser_build() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shardsim run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("target", type=Path, help="a scenario file, or a folder of them")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    parser.add_argument("--step", action="store_true", help="pause before each coordinator decision")
+    parser.add_argument("--step-delay-s", type=float, default=None, help="with --step: go on after this delay")
+    parser.add_argument("--ui", action="store_true", help="serve the live page while it runs")
+    parser.add_argument("--ui-port", type=int, default=8765)
+    parser.add_argument("--quiet", action="store_true", help="only the summary")
+    return parser
+
+
+class Progress:
+    """Live progress lines: phases from the runner, and the events a person wants to see."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.started = time.monotonic()
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(f"[{time.monotonic() - self.started:7.2f}s] {text}", flush=True)
+
+    def on_event(self, event: Event) -> None:
+        line = event_line(event)
+        if line:
+            self.say(line)
+
+
+def event_line(event: Event) -> str | None:
+    kind = event.get("kind", "")
+    if kind == "replica.state":
+        return (f"replica {event.get('collection')}/{event.get('shard')} on peer {event.get('peer')}: "
+                f"{event.get('from') or '-'} -> {event.get('to') or 'removed'} ({event.get('rule')})")
+    if kind in ("transfer.started", "transfer.finished", "transfer.aborted"):
+        reason = f": {event.get('reason')}" if kind == "transfer.aborted" else ""
+        return (f"{kind} shard {event.get('shard')} {event.get('from')} -> {event.get('to')} "
+                f"(attempt {event.get('attempt')}){reason}")
+    if kind == "transfer.phase" and event.get("phase") in ("attempt_failed", "restored", "partial"):
+        extra = f": {event.get('reason')}" if event.get("phase") == "attempt_failed" else ""
+        return f"transfer shard {event.get('shard')} attempt {event.get('attempt')}: {event.get('phase')}{extra}"
+    if kind in ("fault.applied", "fault.healed"):
+        return f"{kind} {event.get('fault')} on {event.get('target')}"
+    return None
+
+
+async def run_all(args: argparse.Namespace) -> list[RunResult]:
+    progress = Progress(args.quiet)
+    results = []
+    for path in scenario_paths(args.target):
+        step = StepController(args.step_delay_s) if args.step else None
+        options = RunOptions(runs_dir=args.runs_dir, step=args.step, step_delay_s=args.step_delay_s,
+                             quiet=args.quiet)
+        options.on_event = combine(progress.on_event, step.on_event if step else None)
+        async with contextlib.AsyncExitStack() as stack:
+            session = await stack.enter_async_context(aiohttp.ClientSession())
+            hooks = await extras_start(stack, args, step, session)
+            options.on_cluster = hooks
+            progress.say(f"scenario {path} seed {args.seed}")
+            result = await run_scenario(path, args.seed, options, progress.say)
+        results.append(result)
+        verdict_print(result)
+    return results
+
+
+def combine(*callbacks: Any) -> Any:
+    def call(event: Event) -> None:
+        for callback in callbacks:
+            if callback is not None:
+                callback(event)
+    return call
+
+
+async def extras_start(stack: contextlib.AsyncExitStack, args: argparse.Namespace, step: StepController | None,
+                       session: aiohttp.ClientSession) -> Any:
+    """Step mode and the live page need the cluster's addresses: start them once it is up."""
+    tasks = await stack.enter_async_context(asyncio.TaskGroup())
+    started: list[asyncio.Task[None]] = []
+    stack.callback(lambda: [task.cancel() for task in started])
+
+    async def on_cluster(cluster: Any) -> None:
+        if step is not None:
+            step.coordinator_url = cluster.coordinator_url
+            started.append(tasks.create_task(step.run(session), name="step"))
+        if args.ui:
+            from cluster.ui.server import UiServer
+            ui = await stack.enter_async_context(UiServer(str(cluster.mqtt_url), cluster.cluster_name,
+                                                          port=args.ui_port))
+            print(f"live page: {ui.url}", flush=True)
+    return on_cluster
+
+
+def verdict_print(result: RunResult) -> None:
+    print(f"\n{result.scenario} (seed {result.seed}): {result.exit_kind.upper()} in {result.seconds:.1f} s")
+    for check in result.results:
+        mark = {True: "held", False: "VIOLATED", None: "unknown"}[check.valid]
+        print(f"  {check.name:<20} {mark:<9} {check.summary}")
+    print(f"  report: {result.report}")
+    if result.exit_code != 0:
+        print(f"  replay: {result.command}")
+
+
+def summary_print(results: list[RunResult]) -> None:
+    if len(results) < 2:
+        return
+    print("\nscenario                               seed  verdict       seconds")
+    for result in results:
+        print(f"{result.scenario:<38} {result.seed:>4}  {result.exit_kind:<12} {result.seconds:8.1f}")
+
+
+def exit_code_of(results: list[RunResult]) -> int:
+    codes = [result.exit_code for result in results] or [3]
+    return min(codes, key=lambda code: EXIT_PRIORITY.get(code, 2))
+
+
+def run_main(argv: list[str]) -> int:
+    args = parser_build().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.target.exists():
+        print(f"shardsim run: {args.target} does not exist", file=sys.stderr)
+        return 3
+    try:
+        results = asyncio.run(run_all(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 3
+    summary_print(results)
+    return exit_code_of(results)
