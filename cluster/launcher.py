@@ -1,13 +1,21 @@
-"""The launcher: a whole cluster on one machine, as real processes, with a fault proxy on every link.
+"""The launcher: a whole cluster as real processes, with a fault proxy on every link.
 
     async with Cluster(nodes=3) as cluster:
         cluster.node_url("n1"); await cluster.node_kill("n2"); await cluster.node_restart("n2")
 
-It starts (or joins) an MQTT broker (embedded amqtt unless `SHARDSIM_MQTT_URL` is set) and a Toxiproxy-
-compatible fault proxy (embedded unless `TOXIPROXY_URL` is set), then the coordinator process, one proxy per
-directed link (`n1->n2`, `coord->n2`), the topology (peers and link addresses) on the coordinator, and the
-node processes, each on its own 127.0.0.1 port with its own data directory, and waits until all are ready.
-Every process logs to a file in the run folder; stopping the cluster stops every process by PID.
+Local mode (the default) starts (or joins) an MQTT broker (embedded amqtt unless `SHARDSIM_MQTT_URL` is set)
+and a Toxiproxy-compatible fault proxy (embedded unless `TOXIPROXY_URL` is set), then the coordinator
+process, one proxy per directed link (`n1->n2`, `coord->n2`), the topology (peers and link addresses) on
+the coordinator, and the node processes, each on its own 127.0.0.1 port with its own data directory. Every
+process logs to a file in the run folder; stopping the cluster stops every process by PID.
+
+External mode (`coordinator_url` and `external_nodes` given, see `cluster/external.py` for the command-line
+flags) joins processes that something else started (containers, other hosts): it only creates the proxies
+on the given Toxiproxy, registers the topology and the settings on the coordinator, and waits. Process
+faults need a process this launcher owns, so there they raise `ProcessNotOwned`.
+
+Either way the cluster is ready when every node answers `/readyz` and sees every other node at the listen
+address of its proxy link (`GET /cluster`), so no node -> node call bypasses the fault proxy.
 """
 
 from __future__ import annotations
@@ -22,11 +30,18 @@ from typing import Any
 
 import aiohttp
 
-from cluster.events.broker import EmbeddedBroker, free_port
-from cluster.processes import ChildProcess, ProcessFailed
+from cluster.events.broker import EmbeddedBroker
+from cluster.processes import ChildProcess, ProcessNotOwned, port_for_process, wait_http_ok
 from cluster.proxy.client import ToxiproxyClient
 from cluster.proxy.server import ProxyServer
 from node.eventbus import EventPublisher
+
+WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
+POLL_INTERVAL_S = 0.1
+
+
+class ClusterNotReady(Exception):
+    """The cluster did not come up in time, or external mode lacks something it needs; says what."""
 
 
 def run_dir_default(prefix: str = "run") -> Path:
@@ -34,12 +49,20 @@ def run_dir_default(prefix: str = "run") -> Path:
     return Path("runs") / f"{prefix}-{stamp}"
 
 
+@dataclass(frozen=True)
+class NodeAddress:
+    """A node that runs outside the launcher: its name, peer id and `host:port` (as the proxy reaches it)."""
+    name: str
+    peer_id: int
+    address: str
+
+
 @dataclass
 class NodeSpec:
     name: str
     peer_id: int
     port: int
-    data_dir: Path
+    data_dir: Path | None
     process: ChildProcess | None = None
     external_address: str | None = None
 
@@ -65,15 +88,25 @@ class ClusterOptions:
     node_args: list[str] = field(default_factory=list)
     api_key: str | None = None
     ready_timeout_s: float = 30.0
+    coordinator_url: str | None = None  # external mode: the coordinator runs elsewhere
+    external_nodes: list[NodeAddress] = field(default_factory=list)  # external mode: the nodes
+    proxy_host: str | None = None  # the host nodes reach link listen ports at (e.g. `toxiproxy`)
+    proxy_listen_host: str | None = None  # where links listen on the proxy (default 127.0.0.1 or 0.0.0.0)
+    proxy_base_port: int | None = None  # links listen on consecutive ports from here (default: any)
 
 
 class Cluster:
-    """A local cluster; use as `async with Cluster(nodes=3) as cluster:`."""
+    """A cluster; use as `async with Cluster(nodes=3) as cluster:` (or `Cluster(external_nodes=...)`)."""
 
     def __init__(self, nodes: int = 3, **options: Any) -> None:
         self.options = ClusterOptions(nodes=nodes, **options)
+        self.external = bool(self.options.external_nodes) or self.options.coordinator_url is not None
+        if self.external:
+            self.options.nodes = len(self.options.external_nodes)
         self.run_dir = (self.options.run_dir or run_dir_default()).resolve()
-        self.cluster_name = self.options.cluster_name or f"shardsim-{os.getpid()}-{id(self) % 10000}"
+        self.cluster_name = self.options.cluster_name or (
+            os.environ.get("SHARDSIM_CLUSTER", "shardsim") if self.external
+            else f"shardsim-{os.getpid()}-{id(self) % 10000}")
         self.mqtt_url = self.options.mqtt_url or os.environ.get("SHARDSIM_MQTT_URL")
         self.toxiproxy_url = self.options.toxiproxy_url or os.environ.get("TOXIPROXY_URL")
         self.nodes: dict[str, NodeSpec] = {}
@@ -84,11 +117,14 @@ class Cluster:
         self.toxiproxy: ToxiproxyClient | None = None
         self.events: EventPublisher | None = None
         self.session: aiohttp.ClientSession | None = None
+        for node in self.options.external_nodes:
+            port = int(node.address.rsplit(":", 1)[1])
+            self.nodes[node.name] = NodeSpec(node.name, node.peer_id, port, None, external_address=node.address)
 
     # -- addresses ----------------------------------------------------------------------------------------
     @property
     def coordinator_url(self) -> str:
-        return f"http://127.0.0.1:{self.coordinator_port}"
+        return (self.options.coordinator_url or f"http://127.0.0.1:{self.coordinator_port}").rstrip("/")
 
     def node_url(self, name: str) -> str:
         return self.nodes[name].url
@@ -111,6 +147,10 @@ class Cluster:
         found.update({name: spec.url for name, spec in self.nodes.items()})
         return found
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"api-key": self.options.api_key} if self.options.api_key else {}
+
     # -- lifecycle ----------------------------------------------------------------------------------------
     async def __aenter__(self) -> Cluster:
         try:
@@ -124,6 +164,8 @@ class Cluster:
         await self.stack.aclose()
 
     async def _start(self) -> None:
+        if self.external:
+            self._external_check()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.session = await self.stack.enter_async_context(
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)))
@@ -137,18 +179,53 @@ class Cluster:
         self.events = await self.stack.enter_async_context(
             EventPublisher(self.mqtt_url, self.cluster_name, "launcher"))
         self.stack.push_async_callback(self._processes_stop)
+        if self.external:
+            await self._external_join()
+        else:
+            await self._local_start()
+        await self.wait_nodes_linked(self.options.ready_timeout_s)
+
+    async def _local_start(self) -> None:
         self._ports_choose()
         await self._coordinator_start()
         await self._links_create()
         await self._topology_register()
         await asyncio.gather(*(self._node_start(spec) for spec in self.nodes.values()))
 
+    async def _external_join(self) -> None:
+        timeout_s = self.options.ready_timeout_s
+        await self.wait_toxiproxy_ready(timeout_s)
+        await wait_http_ok(f"{self.coordinator_url}/readyz", timeout_s, "the coordinator", self.headers)
+        await self._links_create()
+        await self._topology_register()
+        await self._settings_register()
+        await asyncio.gather(*(wait_http_ok(f"{spec.url}/readyz", timeout_s, spec.name, self.headers)
+                               for spec in self.nodes.values()))
+
+    def _external_check(self) -> None:
+        missing = [what for what, value in (
+            ("the coordinator URL (--coordinator-url / SHARDSIM_COORDINATOR_URL)", self.options.coordinator_url),
+            ("the nodes (--node NAME=PEER_ID@HOST:PORT / SHARDSIM_NODES)", self.options.external_nodes),
+            ("the Toxiproxy API URL (--toxiproxy-url / TOXIPROXY_URL)", self.toxiproxy_url),
+            ("the MQTT broker URL (--mqtt-url / SHARDSIM_MQTT_URL)", self.mqtt_url)) if not value]
+        if missing:
+            raise ClusterNotReady("external mode needs " + ", ".join(missing))
+        names = [node.name for node in self.options.external_nodes]
+        peer_ids = [node.peer_id for node in self.options.external_nodes]
+        if len(set(names)) != len(names) or len(set(peer_ids)) != len(peer_ids):
+            raise ClusterNotReady(f"node names and peer ids must be unique: {self.options.external_nodes}")
+
     def _ports_choose(self) -> None:
+        """Coordinator on `base_port`, nodes on the next ports; without it, free ports outside the range that
+        port-0 binds (proxy links) take from, so a link never grabs a node's port before the node binds it."""
         base = self.options.base_port
-        self.coordinator_port = base if base else free_port()
+        taken: set[int] = set()
+        self.coordinator_port = base if base else port_for_process(taken)
+        taken.add(self.coordinator_port)
         for index in range(self.options.nodes):
             name = f"n{index + 1}"
-            port = base + 1 + index if base else free_port()
+            port = base + 1 + index if base else port_for_process(taken)
+            taken.add(port)
             self.nodes[name] = NodeSpec(name, index + 1, port, self.run_dir / name / "data")
 
     async def _coordinator_start(self) -> None:
@@ -163,6 +240,7 @@ class Cluster:
                                         f"{self.coordinator_url}/readyz")
         await self.coordinator.start(self.options.ready_timeout_s)
 
+    # -- links and topology -------------------------------------------------------------------------------
     def link_names(self) -> list[tuple[str, str, NodeSpec]]:
         """(link name, from, to-node) for every directed link: n_i -> n_j and coord -> n_j."""
         links = []
@@ -173,22 +251,101 @@ class Cluster:
                     links.append((f"{source}->{target.name}", source, target))
         return links
 
+    def link_listen(self, index: int) -> str:
+        """Where link number `index` listens on the proxy: any port, or `proxy_base_port + index`."""
+        host = self.options.proxy_listen_host or ("0.0.0.0" if self.options.proxy_host else "127.0.0.1")
+        port = self.options.proxy_base_port + index if self.options.proxy_base_port else 0
+        return f"{host}:{port}"
+
+    def link_address(self, listen: str) -> str:
+        """The address nodes reach a link at: its real listen port on `proxy_host` (or its listen host)."""
+        host, port = listen.rsplit(":", 1)
+        if self.options.proxy_host:
+            host = self.options.proxy_host
+        elif host in WILDCARD_HOSTS:
+            host = "127.0.0.1"
+        return f"{host}:{port}"
+
     async def _links_create(self) -> None:
         assert self.toxiproxy is not None
         existing = await self.toxiproxy.proxies()
-        for name, _source, target in self.link_names():
+        for index, (name, _source, target) in enumerate(self.link_names()):
             if name in existing:
                 await self.toxiproxy.proxy_delete(name)
-            proxy = await self.toxiproxy.proxy_create(name, "127.0.0.1:0", target.address)
-            self.links[name] = proxy["listen"]
+            proxy = await self.toxiproxy.proxy_create(name, self.link_listen(index), target.address)
+            self.links[name] = self.link_address(str(proxy["listen"]))
+
+    async def _coordinator_put(self, path: str, body: dict[str, Any]) -> None:
+        assert self.session is not None
+        async with self.session.put(f"{self.coordinator_url}{path}", json=body,
+                                    headers=self.headers) as response:
+            response.raise_for_status()
 
     async def _topology_register(self) -> None:
-        assert self.session is not None
         peers = [{"peer_id": spec.peer_id, "name": spec.name, "address": spec.address}
                  for spec in self.nodes.values()]
-        async with self.session.put(f"{self.coordinator_url}/internal/topology",
-                                    json={"peers": peers, "links": self.links}) as response:
+        await self._coordinator_put("/internal/topology", {"peers": peers, "links": self.links})
+
+    async def _settings_register(self) -> None:
+        """External mode: the coordinator was started elsewhere, so the run's settings are set on it."""
+        limit = self.options.transfers_limit
+        await self._coordinator_put("/internal/settings", {
+            "default_priority": self.options.default_priority,
+            "incoming_transfers_limit": limit, "outgoing_transfers_limit": limit})
+
+    # -- readiness ----------------------------------------------------------------------------------------
+    async def wait_toxiproxy_ready(self, timeout_s: float) -> None:
+        assert self.toxiproxy is not None
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            try:
+                await self.toxiproxy.version()
+                return
+            except Exception as error:  # ToxiproxyError: not up yet
+                if asyncio.get_running_loop().time() > deadline:
+                    raise ClusterNotReady(f"Toxiproxy at {self.toxiproxy_url} not ready after "
+                                          f"{timeout_s} s: {error}") from error
+            await asyncio.sleep(POLL_INTERVAL_S * 5)
+
+    async def links_seen(self, spec: NodeSpec) -> dict[str, str]:
+        """The address `spec` uses for each other node (`GET /cluster`), by node name."""
+        assert self.session is not None
+        async with self.session.get(f"{spec.url}/cluster", headers=self.headers) as response:
             response.raise_for_status()
+            peers = (await response.json())["result"].get("peers", {})
+        seen = {}
+        for peer_id, peer in peers.items():
+            with contextlib.suppress(KeyError, ValueError):
+                seen[self.name_of(int(peer_id))] = str(peer["uri"]).removeprefix("http://").rstrip("/")
+        return seen
+
+    async def wait_nodes_linked(self, timeout_s: float) -> None:
+        """Wait until every node sees every other node at the listen address of its proxy link."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        wrong: dict[str, str] = {}
+        while True:
+            wrong = {}
+            for spec in self.nodes.values():
+                try:
+                    seen = await self.links_seen(spec)
+                except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as error:
+                    wrong[spec.name] = f"GET /cluster failed: {error!r}"
+                    continue
+                expected = {other: self.links[f"{spec.name}->{other}"] for other in self.nodes if other != spec.name}
+                if any(seen.get(other) != address for other, address in expected.items()):
+                    wrong[spec.name] = f"sees {seen}, expected {expected}"
+            if not wrong:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise ClusterNotReady(f"nodes do not see their peers through the proxy links after {timeout_s} s"
+                                      f" (a node started with another --name or --peer-id?): {wrong}")
+            await asyncio.sleep(POLL_INTERVAL_S)
+
+    async def _node_start(self, spec: NodeSpec) -> None:
+        if spec.process is None:
+            spec.process = ChildProcess(spec.name, self._node_args(spec), self.run_dir / f"{spec.name}.log",
+                                        f"{spec.url}/readyz")
+        await spec.process.start(self.options.ready_timeout_s)
 
     def _node_args(self, spec: NodeSpec) -> list[str]:
         args = ["-m", "node", "--port", str(spec.port), "--data-dir", str(spec.data_dir),
@@ -199,11 +356,12 @@ class Cluster:
             args += ["--api-key", self.options.api_key]
         return args
 
-    async def _node_start(self, spec: NodeSpec) -> None:
-        if spec.process is None:
-            spec.process = ChildProcess(spec.name, self._node_args(spec), self.run_dir / f"{spec.name}.log",
-                                        f"{spec.url}/readyz")
-        await spec.process.start(self.options.ready_timeout_s)
+    # -- owned processes ----------------------------------------------------------------------------------
+    def processes(self) -> dict[str, ChildProcess]:
+        """The processes this launcher started, by name (`coordinator`, `n1`, ...); empty in external mode."""
+        owned = {"coordinator": self.coordinator} if self.coordinator is not None else {}
+        owned.update({name: spec.process for name, spec in self.nodes.items() if spec.process is not None})
+        return owned
 
     async def _processes_stop(self) -> None:
         children = [spec.process for spec in self.nodes.values() if spec.process is not None]
@@ -213,19 +371,18 @@ class Cluster:
 
     def dead_processes(self) -> list[str]:
         """Reports of processes that exited although nobody stopped them (with the end of their log)."""
-        children = [spec.process for spec in self.nodes.values() if spec.process is not None]
-        if self.coordinator is not None:
-            children.append(self.coordinator)
-        return [child.exit_report() for child in children if not child.alive and not child.expected_exit]
+        return [child.exit_report() for child in self.processes().values()
+                if not child.alive and not child.expected_exit]
 
     # -- process faults -----------------------------------------------------------------------------------
     def _process(self, name: str) -> ChildProcess:
-        if name == "coordinator":
-            assert self.coordinator is not None
-            return self.coordinator
-        process = self.nodes[name].process
+        if name != "coordinator" and name not in self.nodes:
+            raise KeyError(f"no node named {name!r} (nodes: {', '.join(self.nodes)})")
+        process = self.processes().get(name)
         if process is None:
-            raise ProcessFailed(f"{name} is not a process this launcher started")
+            raise ProcessNotOwned(f"{name} runs outside this launcher (external mode): kill, pause, resume and "
+                                  "restart need a process the launcher started; use link faults (link_down, "
+                                  "partition, isolate) instead, or stop the container yourself")
         return process
 
     async def node_kill(self, name: str) -> None:
@@ -252,4 +409,3 @@ class Cluster:
 
     def node_alive(self, name: str) -> bool:
         return self._process(name).alive
-

@@ -1,7 +1,8 @@
 """Child processes of the launcher: start, wait ready, kill (SIGKILL), pause (SIGSTOP), resume, stop.
 
 Each process logs to its own file in the run folder; `exit_report` gives the end of that log, so a process
-that dies says why. Processes are stopped by PID, and every wait has a timeout.
+that dies says why. Processes are stopped by PID, and every wait has a timeout. `wait_http_ok` is the same
+readiness wait for a process the launcher did not start (external mode).
 """
 
 from __future__ import annotations
@@ -9,15 +10,80 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
+import socket
 import sys
 from pathlib import Path
 
 import aiohttp
 
+READY_POLL_INTERVAL_S = 0.05
+PORT_LOW = 10_000  # ports handed to processes are chosen from PORT_LOW up to the kernel's ephemeral range
+PORT_ATTEMPTS_MAX = 200
+EPHEMERAL_RANGE_PATH = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
 
 class ProcessFailed(Exception):
     """A child process exited or never became ready; the message has the end of its log."""
+
+
+class ProcessNotOwned(ProcessFailed):
+    """A process fault (kill, pause, resume, restart) asked of a process the launcher did not start."""
+
+
+async def wait_http_ok(url: str, timeout_s: float, what: str, headers: dict[str, str] | None = None) -> None:
+    """Poll `url` until it answers 200; `ProcessFailed` naming `what` and the last error after `timeout_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    last_error = "no answer yet"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0)) as session:
+        while loop.time() < deadline:
+            try:
+                async with session.get(url, headers=headers) as response:
+                    if response.status == 200:
+                        return
+                    last_error = f"HTTP {response.status}"
+            except (aiohttp.ClientError, TimeoutError, OSError) as error:
+                last_error = repr(error)
+            await asyncio.sleep(READY_POLL_INTERVAL_S)
+    raise ProcessFailed(f"{what} not ready at {url} after {timeout_s} s ({last_error})")
+
+
+def ephemeral_port_low() -> int:
+    """The first port of the kernel's ephemeral range (what a bind to port 0 picks from); 32768 if unknown."""
+    try:
+        return int(EPHEMERAL_RANGE_PATH.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def port_bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def port_for_process(taken: set[int]) -> int:
+    """A free 127.0.0.1 port for a process to bind later, not in `taken`.
+
+    Chosen below the ephemeral range when there is room, so that between now and the moment the process
+    binds it, no port-0 listener (a proxy link) and no outgoing connection can take it.
+    """
+    low = ephemeral_port_low()
+    for _ in range(PORT_ATTEMPTS_MAX):
+        if low - PORT_LOW >= 1000:
+            port = random.randrange(PORT_LOW, low)
+        else:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = int(probe.getsockname()[1])
+        if port not in taken and port_bindable(port):
+            return port
+    raise ProcessFailed(f"no free port found on 127.0.0.1 after {PORT_ATTEMPTS_MAX} attempts")
 
 
 def log_tail(path: Path, lines: int = 25) -> str:
@@ -67,7 +133,7 @@ class ChildProcess:
                     async with session.get(self.ready_url) as response:
                         if response.status == 200:
                             return
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(READY_POLL_INTERVAL_S)
         raise ProcessFailed(f"{self.name} not ready after {timeout_s} s\n{log_tail(self.log_path)}")
 
     def exit_report(self) -> str:

@@ -13,11 +13,13 @@ import contextlib
 import logging
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from cluster.external import cluster_from_args, external_args_add
 from cluster.runner.events import Event
 from cluster.runner.run import RunOptions, RunResult, run_scenario
 from cluster.runner.scenario import scenario_paths
@@ -37,6 +39,7 @@ def parser_build() -> argparse.ArgumentParser:
     parser.add_argument("--ui", action="store_true", help="serve the live page while it runs")
     parser.add_argument("--ui-port", type=int, default=8765)
     parser.add_argument("--quiet", action="store_true", help="only the summary")
+    external_args_add(parser)
     return parser
 
 
@@ -80,7 +83,7 @@ async def run_all(args: argparse.Namespace) -> list[RunResult]:
     for path in scenario_paths(args.target):
         step = StepController(args.step_delay_s) if args.step else None
         options = RunOptions(runs_dir=args.runs_dir, step=args.step, step_delay_s=args.step_delay_s,
-                             quiet=args.quiet)
+                             quiet=args.quiet, cluster_factory=partial(cluster_from_args, args))
         options.on_event = combine(progress.on_event, step.on_event if step else None)
         async with contextlib.AsyncExitStack() as stack:
             session = await stack.enter_async_context(aiohttp.ClientSession())

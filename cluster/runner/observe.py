@@ -105,9 +105,21 @@ def snapshot_shards(path: Path) -> list[dict[str, Any]]:
             shard_manifest = json.loads(read(prefix + "manifest.json"))
             points: list[tuple[Any, Any, Any]] = []
             for name in sorted(n for n in members if n.startswith(prefix + "points/")):
-                unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
-                unpacker.feed(read(name))
-                points.extend((pid, vector, payload) for pid, vector, payload, _version in unpacker)
+                points.extend(points_decode(read(name)))
             shards.append({"collection": shard_manifest["collection"], "shard": shard_manifest["shard_id"],
                            "digest_manifest": shard_manifest["digest"], "digest_actual": shard_digest(points)})
         return shards
+
+
+def points_decode(data: bytes) -> list[tuple[Any, Any, Any]]:
+    """`(id, vector, payload)` of a points member: one array of `[id, [vector, payload, version]]`, or (the
+    first format) a stream of `[id, vector, payload, version]`."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=1 << 30)
+    unpacker.feed(data)
+    points: list[tuple[Any, Any, Any]] = []
+    for item in unpacker:
+        if item and isinstance(item[0], list):
+            points.extend((pid, record[0], record[1]) for pid, record in item)
+        else:
+            points.append((item[0], item[1], item[2]))
+    return points

@@ -44,6 +44,7 @@ class RunOptions:
     ui: bool = False
     quiet: bool = False
     cluster_options: dict[str, Any] = field(default_factory=dict)
+    cluster_factory: Callable[..., Cluster] | None = None  # e.g. external mode (cluster/external.py)
     on_event: Callable[[Event], None] | None = None
     on_cluster: Callable[[Cluster], Any] | None = None
 
@@ -107,7 +108,8 @@ async def run_cluster(scenario: Scenario, seed: int, run_dir: Path, command: str
     """Everything that needs the cluster; returns why the plan failed, if it did (a liveness finding)."""
     say(f"starting {scenario.nodes} nodes (run folder {run_dir})")
     cluster_options = {"default_priority": scenario.default_priority, **options.cluster_options}
-    async with Cluster(nodes=scenario.nodes, run_dir=run_dir / "cluster", **cluster_options) as cluster, \
+    factory = options.cluster_factory or Cluster
+    async with factory(nodes=scenario.nodes, run_dir=run_dir / "cluster", **cluster_options) as cluster, \
             aiohttp.ClientSession() as session, \
             EventPublisher(cluster.mqtt_url, cluster.cluster_name, "client") as client_events, \
             EventPublisher(cluster.mqtt_url, cluster.cluster_name, "nemesis") as nemesis_events, \
