@@ -249,16 +249,19 @@ async def shard_stream(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
     collection, shard_id = shard_target(node, request)
     chunks = snapshots.shard_stream(node, collection, shard_id)
-    first = await anext(chunks)  # errors surface before the 200 is sent
-    response = web.StreamResponse(headers={
-        "Content-Type": "application/octet-stream",
-        "Content-Disposition": f'attachment; filename="{snapshots.stream_file_name(collection.name, shard_id)}"'})
-    await response.prepare(request)
-    await response.write(first)
-    async for chunk in chunks:
-        await response.write(chunk)
-    await response.write_eof()
-    return response
+    try:
+        first = await anext(chunks)  # errors surface before the 200 is sent
+        response = web.StreamResponse(headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": f'attachment; filename="{snapshots.stream_file_name(collection.name, shard_id)}"'})
+        await response.prepare(request)
+        await response.write(first)
+        async for chunk in chunks:
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        await chunks.aclose()  # a client that hangs up mid-stream leaves no packing work behind
 
 
 def routes_add(router: web.UrlDispatcher) -> None:

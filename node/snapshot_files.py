@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,15 @@ def snapshot_delete(directory: Path, name: str) -> None:
 
 
 def partials_clean(root: Path) -> None:
-    """At start-up: remove snapshot files left half-written by a crash."""
-    if root.is_dir():
-        for path in root.rglob(f"{PARTIAL_PREFIX}*{PARTIAL_SUFFIX}"):
+    """At start-up: remove what a crash left half-written (files and staging folders), and the sidecars
+    of snapshots that were never renamed into place."""
+    if not root.is_dir():
+        return
+    for path in list(root.rglob(f"{PARTIAL_PREFIX}*{PARTIAL_SUFFIX}")):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
             path.unlink(missing_ok=True)
+    for sidecar in list(root.rglob(f"*{SUFFIX}{CHECKSUM_SUFFIX}")):
+        if not sidecar.with_name(sidecar.name[:-len(CHECKSUM_SUFFIX)]).exists():
+            sidecar.unlink(missing_ok=True)

@@ -4,27 +4,35 @@ Shard snapshot (at the archive root):
     manifest.json            {"format_version", "kind": "shard", "collection", "shard_id", "points_count",
                               "last_seq", "digest", "config"}
     tombstones.msgpack       {id: version} of recent deletes (so older queued updates cannot resurrect)
-    points/000000.msgpack    msgpack stream of [id, vector float32 bytes, payload, version], ~1 MiB each
+    points/000000.msgpack    one msgpack array of [id, [vector float32 bytes, payload, version]], ~1 MiB
+                             each (packed by one C call per member, so packing runs at memory speed)
 Collection snapshot:
     manifest.json            {"format_version", "kind": "collection", "collection", "peer_id", "config",
                               "shards": [ids]}
     {shard_id}/manifest.json and {shard_id}/points/...   one directory per shard local to the peer
+Both end with:
+    checksums.json           {"crc32": {member name: CRC-32 of its data}} for every member before it, so
+                             any flipped bit (even in a point's version or a manifest) is detected; the
+                             `.checksum` sidecar (SHA-256 of the whole file) is for users and transfers
 Full-storage snapshot:
     config.json              {"collections_mapping": {collection: file}, "collections_aliases": {}}
     <collection snapshot files>
 
 Writing never needs the whole archive in memory: every member is at most about `chunk_bytes`, so the tar
 header (which needs the size first) is written after each member is packed. Reading refuses absolute
-paths, `..`, links and devices, checks counts and the content digest against the manifest, and never
-writes anything to disk, so a malicious or truncated archive cannot touch existing data.
+paths, `..`, links and devices, checks every member against `checksums.json` and the counts and content
+digest against the manifest, and never writes anything to disk, so a malicious, truncated or corrupt
+archive cannot touch existing data.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import tarfile
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -40,7 +48,10 @@ FORMAT_VERSION = 1
 CHUNK_BYTES = 1 << 20
 MANIFEST = "manifest.json"
 TOMBSTONES = "tombstones.msgpack"
+CHECKSUMS = "checksums.json"
 BLOCK = 512
+
+Member = tuple[str, bytes]
 
 
 def tar_member(name: str, data: bytes, mtime: float | None = None) -> bytes:
@@ -59,25 +70,29 @@ def tar_end() -> bytes:
 
 
 def shard_members(manifest: dict[str, Any], view: ShardView, prefix: str = "",
-                  chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """The tar members of one shard (no end-of-archive marker), each yielded as bytes."""
-    yield tar_member(prefix + MANIFEST, json.dumps(manifest, sort_keys=True).encode())
+                  chunk_bytes: int = CHUNK_BYTES) -> Iterator[Member]:
+    """The members `(name, data)` of one shard; points are grouped into members of about `chunk_bytes`."""
+    yield prefix + MANIFEST, json.dumps(manifest, sort_keys=True).encode()
     packer = msgpack.Packer(use_bin_type=True)
-    yield tar_member(prefix + TOMBSTONES, packer.pack(view.tombstones))
-    points = view.points
-    parts: list[bytes] = []
-    size = 0
-    number = 0
-    for point_id, (vector, payload, version) in points:
-        packed = packer.pack([point_id, vector, payload, version])
-        parts.append(packed)
-        size += len(packed)
-        if size >= chunk_bytes:
-            yield tar_member(f"{prefix}points/{number:06d}.msgpack", b"".join(parts))
-            number += 1
-            parts, size = [], 0
-    if parts:
-        yield tar_member(f"{prefix}points/{number:06d}.msgpack", b"".join(parts))
+    yield prefix + TOMBSTONES, packer.pack(view.tombstones)
+    records = iter(view.points.items())
+    count = 1024  # records per member, adjusted so that members come out at about `chunk_bytes`
+    for number in itertools.count():
+        batch = list(itertools.islice(records, count))
+        if not batch:
+            return
+        data = packer.pack(batch)  # one C call per member: [[id, [vector, payload, version]], ...]
+        yield f"{prefix}points/{number:06d}.msgpack", data
+        count = max(1, count * chunk_bytes // max(1, len(data)))
+
+
+def tar_stream(members: Iterator[Member]) -> Iterator[bytes]:
+    """Pack members as tar chunks, then the `checksums.json` trailer and the end-of-archive marker."""
+    checksums: dict[str, int] = {}
+    for name, data in members:
+        checksums[name] = zlib.crc32(data)
+        yield tar_member(name, data)
+    yield tar_member(CHECKSUMS, json.dumps({"crc32": checksums}, sort_keys=True).encode()) + tar_end()
 
 
 def shard_manifest(collection: str, shard_id: int, info: dict[str, Any],
@@ -90,16 +105,16 @@ def shard_manifest(collection: str, shard_id: int, info: dict[str, Any],
 def shard_tar_chunks(manifest: dict[str, Any], view: ShardView,
                      chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
     """A whole shard snapshot as a stream of byte chunks of about `chunk_bytes`."""
-    yield from shard_members(manifest, view, chunk_bytes=chunk_bytes)
-    yield tar_end()
+    return tar_stream(shard_members(manifest, view, chunk_bytes=chunk_bytes))
 
 
 def collection_tar_chunks(manifest: dict[str, Any], shards: dict[int, tuple[dict[str, Any], ShardView]],
                           chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
-    yield tar_member(MANIFEST, json.dumps(manifest, sort_keys=True).encode())
-    for shard_id, (shard_manifest_value, view) in sorted(shards.items()):
-        yield from shard_members(shard_manifest_value, view, prefix=f"{shard_id}/", chunk_bytes=chunk_bytes)
-    yield tar_end()
+    def members() -> Iterator[Member]:
+        yield MANIFEST, json.dumps(manifest, sort_keys=True).encode()
+        for shard_id, (shard_manifest_value, view) in sorted(shards.items()):
+            yield from shard_members(shard_manifest_value, view, prefix=f"{shard_id}/", chunk_bytes=chunk_bytes)
+    return tar_stream(members())
 
 
 # --- reading ---------------------------------------------------------------------------------------------
@@ -127,30 +142,59 @@ def member_check(member: tarfile.TarInfo) -> None:
         raise BadInput(f"Invalid snapshot: member {name!r} is a link or a device, which is refused")
 
 
-def json_member(archive: tarfile.TarFile, member: tarfile.TarInfo) -> dict[str, Any]:
-    file = archive.extractfile(member)
-    assert file is not None
+class Members:
+    """Reads members' data by name, each checked against the CRC-32 listed in `checksums.json`."""
+
+    def __init__(self, archive: tarfile.TarFile, by_name: dict[str, tarfile.TarInfo]) -> None:
+        self.archive = archive
+        self.by_name = by_name
+        if CHECKSUMS not in by_name:
+            raise ServiceError(f"Invalid snapshot: no {CHECKSUMS} (truncated, or not a shardsim snapshot)")
+        listed = self.json_raw(CHECKSUMS).get("crc32")
+        if not isinstance(listed, dict) or set(listed) != set(by_name) - {CHECKSUMS}:
+            raise ServiceError(f"Invalid snapshot: {CHECKSUMS} does not list the archive's members (corrupt)")
+        self.checksums: dict[str, int] = listed
+
+    def raw(self, name: str) -> bytes:
+        try:
+            file = self.archive.extractfile(self.by_name[name])
+            assert file is not None
+            return file.read()
+        except (tarfile.TarError, OSError, EOFError) as error:
+            raise ServiceError(f"Invalid snapshot: archive is truncated or corrupt ({error})") from error
+
+    def data(self, name: str) -> bytes:
+        data = self.raw(name)
+        if zlib.crc32(data) != self.checksums[name]:
+            raise ServiceError(f"Invalid snapshot: {name} does not match its checksum (corrupt data)")
+        return data
+
+    def json_raw(self, name: str) -> dict[str, Any]:
+        return json_value(name, self.raw(name))
+
+    def json(self, name: str) -> dict[str, Any]:
+        return json_value(name, self.data(name))
+
+
+def json_value(name: str, data: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(file.read())
+        value = json.loads(data)
     except ValueError as error:
-        raise BadInput(f"Invalid snapshot: {member.name} is not valid JSON") from error
+        raise ServiceError(f"Invalid snapshot: {name} is not valid JSON") from error
     if not isinstance(value, dict):
-        raise BadInput(f"Invalid snapshot: {member.name} is not an object")
+        raise ServiceError(f"Invalid snapshot: {name} is not an object")
     return value
 
 
-def points_member(archive: tarfile.TarFile, member: tarfile.TarInfo) -> list[tuple[Any, PointRecord]]:
-    file = archive.extractfile(member)
-    assert file is not None
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=1 << 30)
-    unpacker.feed(file.read())
-    points = []
+def points_decode(name: str, data: bytes) -> list[tuple[Any, PointRecord]]:
     try:
-        for point_id, vector, payload, version in unpacker:
-            points.append((point_id, (bytes(vector), payload, int(version))))
+        records = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        if not isinstance(records, list):
+            raise ValueError("not an array of points")
+        return [(point_id, (bytes(vector), payload, int(version)))
+                for point_id, (vector, payload, version) in records]
     except (ValueError, TypeError, msgpack.UnpackException) as error:
-        raise ServiceError(f"Invalid snapshot: {member.name} is corrupt ({error})") from error
-    return points
+        raise ServiceError(f"Invalid snapshot: {name} is corrupt ({error})") from error
 
 
 def shard_verify(content: ShardContent) -> None:
@@ -184,41 +228,38 @@ def snapshot_read(source: Path | IO[bytes]) -> SnapshotContent:
         by_name = {member.name: member for member in members if member.isreg()}
         if MANIFEST not in by_name:
             raise BadInput("Invalid snapshot: no manifest.json (not a shardsim snapshot)")
-        manifest = json_member(archive, by_name[MANIFEST])
+        files = Members(archive, by_name)
+        manifest = files.json(MANIFEST)
         if manifest.get("format_version") != FORMAT_VERSION:
             raise BadInput(f"Invalid snapshot: unsupported format version {manifest.get('format_version')}")
         kind = manifest.get("kind")
         if kind == "shard":
-            shards = {int(manifest["shard_id"]): shard_content(archive, by_name, "", manifest)}
+            shards = {int(manifest["shard_id"]): shard_content(files, "", manifest)}
         elif kind == "collection":
             shards = {}
             for shard_id in manifest.get("shards", []):
                 prefix = f"{int(shard_id)}/"
                 if prefix + MANIFEST not in by_name:
                     raise ServiceError(f"Invalid snapshot: shard {shard_id} is missing from the archive")
-                shard_manifest_value = json_member(archive, by_name[prefix + MANIFEST])
-                shards[int(shard_id)] = shard_content(archive, by_name, prefix, shard_manifest_value)
+                shards[int(shard_id)] = shard_content(files, prefix, files.json(prefix + MANIFEST))
         else:
             raise BadInput(f"Invalid snapshot: unknown kind {kind!r}")
         return SnapshotContent(manifest, shards)
 
 
-def shard_content(archive: tarfile.TarFile, by_name: dict[str, tarfile.TarInfo], prefix: str,
-                  manifest: dict[str, Any]) -> ShardContent:
+def shard_content(files: Members, prefix: str, manifest: dict[str, Any]) -> ShardContent:
     content = ShardContent(manifest)
-    names = sorted(name for name in by_name if name.startswith(prefix + "points/"))
-    try:
-        if prefix + TOMBSTONES in by_name:
-            file = archive.extractfile(by_name[prefix + TOMBSTONES])
-            assert file is not None
-            tombstones = msgpack.unpackb(file.read(), raw=False, strict_map_key=False)
-            if not isinstance(tombstones, dict):
-                raise ServiceError("Invalid snapshot: tombstones are corrupt")
-            content.tombstones = tombstones
-        for name in names:
-            content.points.extend(points_member(archive, by_name[name]))
-    except (tarfile.TarError, OSError, EOFError, ValueError, msgpack.UnpackException) as error:
-        raise ServiceError(f"Invalid snapshot: archive is truncated or corrupt ({error})") from error
+    names = sorted(name for name in files.by_name if name.startswith(prefix + "points/"))
+    if prefix + TOMBSTONES in files.by_name:
+        try:
+            tombstones = msgpack.unpackb(files.data(prefix + TOMBSTONES), raw=False, strict_map_key=False)
+        except (ValueError, msgpack.UnpackException) as error:
+            raise ServiceError(f"Invalid snapshot: tombstones are corrupt ({error})") from error
+        if not isinstance(tombstones, dict):
+            raise ServiceError("Invalid snapshot: tombstones are corrupt")
+        content.tombstones = tombstones
+    for name in names:
+        content.points.extend(points_decode(name, files.data(name)))
     shard_verify(content)
     return content
 

@@ -8,8 +8,9 @@ stream endpoint packs the same tar chunk by chunk and stores nothing.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ async def shard_snapshot_create(node: Node, collection: Collection, shard_id: in
 async def full_snapshot_create(node: Node) -> dict[str, Any]:
     root = node.settings.snapshots_dir
     name = name_unique(root, lambda ts: f"full-snapshot-{ts}.snapshot")
-    staging = root / f".full-{timestamp_text(timestamp_now())}.partial"
+    staging = root / f".full-{secrets.token_hex(4)}.partial"  # one per request, even in the same second
     staging.mkdir(parents=True, exist_ok=True)
     try:
         files = {}
@@ -94,19 +95,27 @@ def full_chunks(staging: Path, files: dict[str, Path]) -> Iterator[bytes]:
             yield chunk
 
 
-async def shard_stream(node: Node, collection: Collection, shard_id: int) -> AsyncIterator[bytes]:
-    """The shard snapshot tar, built on the fly; chunks are packed in a worker thread."""
+async def shard_stream(node: Node, collection: Collection, shard_id: int) -> AsyncGenerator[bytes, None]:
+    """The shard snapshot tar, built on the fly; chunks are packed in a worker thread, one chunk ahead of
+    the one being sent, so packing and sending overlap. Close it (`aclose`) when not read to the end."""
     if shard_id not in collection.shards:
         collection.shard_check(shard_id)
         raise BadInput(f"Shard {shard_id} is not a local or queue proxy shard")
     chunks = shard_chunks(node, collection, shard_id)
     sentinel = object()
-    while True:
-        chunk = await asyncio.to_thread(next, chunks, sentinel)
-        if chunk is sentinel:
-            return
-        assert isinstance(chunk, bytes)
-        yield chunk
+    loop = asyncio.get_running_loop()
+    pending = loop.run_in_executor(None, next, chunks, sentinel)
+    try:
+        while True:
+            chunk = await pending
+            if chunk is sentinel:
+                return
+            assert isinstance(chunk, bytes)
+            pending = loop.run_in_executor(None, next, chunks, sentinel)
+            yield chunk
+    finally:
+        if not pending.done():  # the worker finishes the chunk it is packing; nothing is left running
+            await asyncio.wait([pending])
 
 
 def stream_file_name(collection: str, shard_id: int) -> str:

@@ -48,7 +48,12 @@ class Wal:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         segments = segment_paths(directory)
-        self.segment_number = segments[-1][0] if segments else 1
+        # Never append behind an old segment's tail: a crash may have torn it, and a record written after
+        # torn bytes would be misread on the next replay. Start a new segment unless the last one is empty.
+        self.segment_number = 1
+        if segments:
+            last_number, last_path = segments[-1]
+            self.segment_number = last_number if last_path.stat().st_size == 0 else last_number + 1
         self._file = self._segment_open(self.segment_number)
         self._written_bytes = 0
         self._synced_bytes = 0
@@ -81,14 +86,21 @@ class Wal:
             self._synced_bytes = max(self._synced_bytes, upto)
 
     async def rotate(self) -> int:
-        """Sync and close the current segment and start a new one; returns the new segment's number."""
+        """Start a new segment, then fsync and close the old one; returns the new segment's number.
+
+        The switch happens before the fsync, so records appended while it runs go to the new segment and
+        are not counted as synced.
+        """
         async with self._sync_lock:
-            await asyncio.to_thread(os.fsync, self._file.fileno())
-            self._synced_bytes = self._written_bytes
-            self._file.close()
+            old, upto = self._file, self._written_bytes
             self.segment_number += 1
             self._file = self._segment_open(self.segment_number)
             self.size_bytes = 0
+            try:
+                await asyncio.to_thread(os.fsync, old.fileno())
+            finally:
+                old.close()
+            self._synced_bytes = max(self._synced_bytes, upto)
             return self.segment_number
 
     def segments_drop_before(self, number: int) -> None:

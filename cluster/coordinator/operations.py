@@ -60,10 +60,13 @@ def collection_activate(state: ClusterState, name: str, ready_peers: set[int]) -
     """Initializing replicas become Active on peers that created them, Dead on the others."""
     collection = collection_get(state, name)
     for shard, replicas in collection["shards"].items():
+        confirmed = [p for p, st in replicas.items() if st == INITIALIZING and int(p) in ready_peers]
         for peer, replica_state in list(replicas.items()):
             if replica_state != INITIALIZING:
                 continue
-            if int(peer) in ready_peers:
+            if int(peer) in ready_peers or not confirmed:
+                # an unconfirmed replica of a new shard with no confirmed sibling is still a correct,
+                # empty replica: it is created when its node applies the state (a failed write makes it Dead)
                 state.replica_set(name, int(shard), int(peer), ACTIVE, "collection.created",
                                   f"{state.peer_name(int(peer))} created its replica of shard {shard}")
             else:

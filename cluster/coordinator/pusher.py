@@ -30,6 +30,7 @@ class Pusher:
         self.headers = headers or {}
         self.acked: dict[int, int] = {}
         self.reachable: dict[int, bool] = {}
+        self.failed_version: dict[int, int] = {}  # the newest version whose push to the peer failed
         self.changed: dict[int, asyncio.Event] = {}
         self.acked_changed = asyncio.Condition()
         self.tasks: set[asyncio.Task[None]] = set()
@@ -52,8 +53,9 @@ class Pusher:
         async with self.acked_changed:
             self.acked_changed.notify_all()
 
-    async def unreachable(self, peer_id: int) -> None:
+    async def unreachable(self, peer_id: int, version: int) -> None:
         self.reachable[peer_id] = False
+        self.failed_version[peer_id] = max(version, self.failed_version.get(peer_id, -1))
         async with self.acked_changed:
             self.acked_changed.notify_all()
 
@@ -74,17 +76,22 @@ class Pusher:
                         body = await response.json()
                         await self.ack(peer_id, int(body.get("version", view["version"])))
                     else:
-                        await self.unreachable(peer_id)
+                        await self.unreachable(peer_id, int(view["version"]))
             except (aiohttp.ClientError, TimeoutError, OSError) as error:
-                await self.unreachable(peer_id)
+                await self.unreachable(peer_id, int(view["version"]))
                 log.debug("push to peer %s failed: %s", peer_id, error)
 
     async def wait_acks(self, version: int, peers: list[int], timeout_s: float) -> set[int]:
-        """Wait until every reachable peer acked `version` (or the timeout); returns the peers that did."""
+        """Wait until every peer acked `version` or failed its push (or the timeout); returns those that acked.
+
+        Only a failed push of this version (or a newer one) excuses a peer: a failure of an older push (say,
+        before the node was listening) must not, or the peer would be passed over while its push is on the way.
+        """
         async def all_acked() -> None:
             async with self.acked_changed:
                 await self.acked_changed.wait_for(lambda: all(
-                    self.acked.get(p, -1) >= version or not self.reachable.get(p, True) for p in peers))
+                    self.acked.get(p, -1) >= version or self.failed_version.get(p, -1) >= version
+                    for p in peers))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(all_acked(), timeout_s)
         return {p for p in peers if self.acked.get(p, -1) >= version}

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import time
 from functools import partial
@@ -87,7 +88,7 @@ async def run_all(args: argparse.Namespace) -> list[RunResult]:
         options.on_event = combine(progress.on_event, step.on_event if step else None)
         async with contextlib.AsyncExitStack() as stack:
             session = await stack.enter_async_context(aiohttp.ClientSession())
-            hooks = await extras_start(stack, args, step, session)
+            hooks = await extras_start(stack, args, step, session, options)
             options.on_cluster = hooks
             progress.say(f"scenario {path} seed {args.seed}")
             result = await run_scenario(path, args.seed, options, progress.say)
@@ -105,21 +106,27 @@ def combine(*callbacks: Any) -> Any:
 
 
 async def extras_start(stack: contextlib.AsyncExitStack, args: argparse.Namespace, step: StepController | None,
-                       session: aiohttp.ClientSession) -> Any:
-    """Step mode and the live page need the cluster's addresses: start them once it is up."""
+                       session: aiohttp.ClientSession, options: RunOptions) -> Any:
+    """Step mode and the live page. The page subscribes before the cluster starts (so it sees every node
+    start), which needs a broker first: an embedded one unless one is given."""
     tasks = await stack.enter_async_context(asyncio.TaskGroup())
     started: list[asyncio.Task[None]] = []
     stack.callback(lambda: [task.cancel() for task in started])
+    if args.ui:
+        from cluster.events.broker import EmbeddedBroker
+        from cluster.ui.server import UiServer
+        mqtt_url = args.mqtt_url or os.environ.get("SHARDSIM_MQTT_URL")
+        if mqtt_url is None:
+            mqtt_url = (await stack.enter_async_context(EmbeddedBroker())).url
+        cluster_name = args.cluster_name or f"shardsim-run-{os.getpid()}"
+        options.cluster_options.update(mqtt_url=mqtt_url, cluster_name=cluster_name)
+        ui = await stack.enter_async_context(UiServer(mqtt_url, cluster_name, port=args.ui_port))
+        print(f"live page: {ui.url}", flush=True)
 
     async def on_cluster(cluster: Any) -> None:
         if step is not None:
             step.coordinator_url = cluster.coordinator_url
             started.append(tasks.create_task(step.run(session), name="step"))
-        if args.ui:
-            from cluster.ui.server import UiServer
-            ui = await stack.enter_async_context(UiServer(str(cluster.mqtt_url), cluster.cluster_name,
-                                                          port=args.ui_port))
-            print(f"live page: {ui.url}", flush=True)
     return on_cluster
 
 
