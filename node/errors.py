@@ -18,6 +18,7 @@ Qdrant's envelope `{"status": {"error": "<Kind>: <message>"}, "time": t}` with Q
     ├── PayloadTooLarge     413
     ├── ValidationError     422  "Validation error in ...: "
     ├── ServiceError        500  "Service internal error: "
+    │   └── CorruptSnapshot 500  (definite: verification failed before anything changed)
     └── ShardUnavailable    503  "Service unavailable: "
         └── NotEnoughReplicas 503 (definite: refused before any replica was asked)
 """
@@ -108,6 +109,12 @@ class ServiceError(NodeError):
     definite = False
 
 
+class CorruptSnapshot(ServiceError):
+    """A snapshot that fails verification (500, as Qdrant answers); refused before anything changed."""
+
+    definite = True
+
+
 class ShardUnavailable(NodeError):
     status = 503
     prefix = "Service unavailable"
@@ -124,7 +131,7 @@ ERROR_KINDS: dict[str, type[NodeError]] = {
     cls.__name__: cls
     for cls in (NotFound, BadInput, ChecksumMismatch, BadRequest, Unauthorized, Forbidden, StandaloneMode,
                 RequestTimeout, AlreadyExists, PayloadTooLarge, ValidationError, ServiceError,
-                ShardUnavailable, NotEnoughReplicas)
+                ShardUnavailable, NotEnoughReplicas, CorruptSnapshot)
 }
 
 

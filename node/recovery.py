@@ -64,7 +64,13 @@ async def fetched(node: Node, location: str, shard_dir: Path | None) -> AsyncIte
     if parsed.scheme in ("http", "https"):
         path = temp_path(node)
         try:
-            await download(node, location, path)
+            try:
+                await download(node, location, path)
+            except ServiceError as error:
+                if shard_dir is None:
+                    raise
+                # Qdrant answers 400 for a shard snapshot URL it cannot reach (its openapi tests)
+                raise BadInput(error.message) from error
             yield path
         finally:
             path.unlink(missing_ok=True)

@@ -60,6 +60,10 @@ def parser_build() -> argparse.ArgumentParser:
                         help="snapshot recovery priority when the request gives none (Qdrant's server: "
                              "snapshot; its API docs: replica)")
     parser.add_argument("--transfer-timeout-s", type=float, default=120.0)
+    parser.add_argument("--compaction-wal-bytes", type=int, default=32 << 20,
+                        help="compact a shard once its write-ahead log holds this many bytes")
+    parser.add_argument("--compaction-interval-s", type=float, default=30.0,
+                        help="how often shards are checked for compaction")
     parser.add_argument("--download-stall-timeout-s", type=float, default=30.0)
     return parser
 
@@ -73,4 +77,5 @@ def settings_from_args(argv: list[str] | None = None) -> NodeSettings:
         name=args.name, api_key=args.api_key, max_upload_bytes=args.max_upload_bytes,
         coordinator_url=args.coordinator_url, advertise_address=args.advertise_address,
         mqtt_url=args.mqtt_url, cluster_name=args.cluster_name, default_priority=args.default_priority,
-        transfer_timeout_s=args.transfer_timeout_s, download_stall_timeout_s=args.download_stall_timeout_s)
+        transfer_timeout_s=args.transfer_timeout_s, download_stall_timeout_s=args.download_stall_timeout_s,
+        compaction_wal_bytes=args.compaction_wal_bytes, compaction_interval_s=args.compaction_interval_s)

@@ -40,7 +40,7 @@ from typing import IO, Any
 
 import msgpack
 
-from node.errors import BadInput, ServiceError
+from node.errors import BadInput, CorruptSnapshot
 from node.protocol import digest_hex, point_hash
 from node.shard import PointRecord, ShardView
 
@@ -149,10 +149,10 @@ class Members:
         self.archive = archive
         self.by_name = by_name
         if CHECKSUMS not in by_name:
-            raise ServiceError(f"Invalid snapshot: no {CHECKSUMS} (truncated, or not a shardsim snapshot)")
+            raise CorruptSnapshot(f"Invalid snapshot: no {CHECKSUMS} (truncated, or not a shardsim snapshot)")
         listed = self.json_raw(CHECKSUMS).get("crc32")
         if not isinstance(listed, dict) or set(listed) != set(by_name) - {CHECKSUMS}:
-            raise ServiceError(f"Invalid snapshot: {CHECKSUMS} does not list the archive's members (corrupt)")
+            raise CorruptSnapshot(f"Invalid snapshot: {CHECKSUMS} does not list the archive's members (corrupt)")
         self.checksums: dict[str, int] = listed
 
     def raw(self, name: str) -> bytes:
@@ -161,12 +161,12 @@ class Members:
             assert file is not None
             return file.read()
         except (tarfile.TarError, OSError, EOFError) as error:
-            raise ServiceError(f"Invalid snapshot: archive is truncated or corrupt ({error})") from error
+            raise CorruptSnapshot(f"Invalid snapshot: archive is truncated or corrupt ({error})") from error
 
     def data(self, name: str) -> bytes:
         data = self.raw(name)
         if zlib.crc32(data) != self.checksums[name]:
-            raise ServiceError(f"Invalid snapshot: {name} does not match its checksum (corrupt data)")
+            raise CorruptSnapshot(f"Invalid snapshot: {name} does not match its checksum (corrupt data)")
         return data
 
     def json_raw(self, name: str) -> dict[str, Any]:
@@ -180,9 +180,9 @@ def json_value(name: str, data: bytes) -> dict[str, Any]:
     try:
         value = json.loads(data)
     except ValueError as error:
-        raise ServiceError(f"Invalid snapshot: {name} is not valid JSON") from error
+        raise CorruptSnapshot(f"Invalid snapshot: {name} is not valid JSON") from error
     if not isinstance(value, dict):
-        raise ServiceError(f"Invalid snapshot: {name} is not an object")
+        raise CorruptSnapshot(f"Invalid snapshot: {name} is not an object")
     return value
 
 
@@ -194,35 +194,35 @@ def points_decode(name: str, data: bytes) -> list[tuple[Any, PointRecord]]:
         return [(point_id, (bytes(vector), payload, int(version)))
                 for point_id, (vector, payload, version) in records]
     except (ValueError, TypeError, msgpack.UnpackException) as error:
-        raise ServiceError(f"Invalid snapshot: {name} is corrupt ({error})") from error
+        raise CorruptSnapshot(f"Invalid snapshot: {name} is corrupt ({error})") from error
 
 
 def shard_verify(content: ShardContent) -> None:
     """The points must match the manifest's count and content digest."""
     manifest = content.manifest
     if len(content.points) != manifest.get("points_count"):
-        raise ServiceError(f"Invalid snapshot: shard {manifest.get('shard_id')} has {len(content.points)} "
+        raise CorruptSnapshot(f"Invalid snapshot: shard {manifest.get('shard_id')} has {len(content.points)} "
                            f"points, its manifest says {manifest.get('points_count')} (truncated or corrupt)")
     total = 0
     for point_id, (vector, payload, _version) in content.points:
         total += point_hash(point_id, vector, payload)
     if digest_hex(total) != manifest.get("digest"):
-        raise ServiceError(f"Invalid snapshot: content digest of shard {manifest.get('shard_id')} does not "
+        raise CorruptSnapshot(f"Invalid snapshot: content digest of shard {manifest.get('shard_id')} does not "
                            f"match its manifest (corrupt data)")
 
 
 def snapshot_read(source: Path | IO[bytes]) -> SnapshotContent:
-    """Read and verify a shard or collection snapshot. Raises BadInput / ServiceError; writes nothing."""
+    """Read and verify a shard or collection snapshot. Raises BadInput / CorruptSnapshot; writes nothing."""
     try:
         archive = tarfile.open(source, mode="r:") if isinstance(source, Path) else tarfile.open(
             fileobj=source, mode="r:")
     except (tarfile.TarError, OSError) as error:
-        raise ServiceError(f"Invalid snapshot: not a readable tar archive ({error})") from error
+        raise CorruptSnapshot(f"Invalid snapshot: not a readable tar archive ({error})") from error
     with archive:
         try:
             members = archive.getmembers()
         except (tarfile.TarError, OSError, EOFError) as error:
-            raise ServiceError(f"Invalid snapshot: archive is truncated or corrupt ({error})") from error
+            raise CorruptSnapshot(f"Invalid snapshot: archive is truncated or corrupt ({error})") from error
         for member in members:
             member_check(member)
         by_name = {member.name: member for member in members if member.isreg()}
@@ -240,7 +240,7 @@ def snapshot_read(source: Path | IO[bytes]) -> SnapshotContent:
             for shard_id in manifest.get("shards", []):
                 prefix = f"{int(shard_id)}/"
                 if prefix + MANIFEST not in by_name:
-                    raise ServiceError(f"Invalid snapshot: shard {shard_id} is missing from the archive")
+                    raise CorruptSnapshot(f"Invalid snapshot: shard {shard_id} is missing from the archive")
                 shards[int(shard_id)] = shard_content(files, prefix, files.json(prefix + MANIFEST))
         else:
             raise BadInput(f"Invalid snapshot: unknown kind {kind!r}")
@@ -254,9 +254,9 @@ def shard_content(files: Members, prefix: str, manifest: dict[str, Any]) -> Shar
         try:
             tombstones = msgpack.unpackb(files.data(prefix + TOMBSTONES), raw=False, strict_map_key=False)
         except (ValueError, msgpack.UnpackException) as error:
-            raise ServiceError(f"Invalid snapshot: tombstones are corrupt ({error})") from error
+            raise CorruptSnapshot(f"Invalid snapshot: tombstones are corrupt ({error})") from error
         if not isinstance(tombstones, dict):
-            raise ServiceError("Invalid snapshot: tombstones are corrupt")
+            raise CorruptSnapshot("Invalid snapshot: tombstones are corrupt")
         content.tombstones = tombstones
     for name in names:
         content.points.extend(points_decode(name, files.data(name)))

@@ -58,7 +58,8 @@ class Wal:
         self._written_bytes = 0
         self._synced_bytes = 0
         self._sync_lock = asyncio.Lock()
-        self.size_bytes = self._file.tell()
+        # every segment not yet covered by the base file counts towards the next compaction
+        self.size_bytes = sum(path.stat().st_size for _, path in segment_paths(directory))
 
     def _segment_open(self, number: int) -> Any:
         path = self.directory / f"{SEGMENT_PREFIX}{number:08d}{SEGMENT_SUFFIX}"
