@@ -130,6 +130,20 @@ class Shard:
                 shard.version_last = max(shard.version_last, operation[1])
         return shard
 
+    @classmethod
+    def adopt(cls, directory: Path, collection: str, shard_id: int, seq: int,
+              points: list[tuple[PointId, PointRecord]], tombstones: dict[PointId, int], digest: str) -> Shard:
+        """Open a shard just built aside from verified content (`shard_build_aside`, renamed into place),
+        taking the points from memory and the digest from the verified manifest: no re-read, no re-hash."""
+        shard = cls(directory, collection, shard_id)
+        shard.points = dict(points)
+        shard.tombstones = dict(tombstones)
+        shard.digest_sum = int(digest, 16)
+        shard.version_last = max((record[2] for record in shard.points.values()), default=0)
+        shard.seq = seq
+        shard.wal = Wal(directory)
+        return shard
+
     # -- reading ------------------------------------------------------------------------------------------
     @property
     def digest(self) -> str:

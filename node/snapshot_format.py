@@ -191,8 +191,8 @@ def points_decode(name: str, data: bytes) -> list[tuple[Any, PointRecord]]:
         records = msgpack.unpackb(data, raw=False, strict_map_key=False)
         if not isinstance(records, list):
             raise ValueError("not an array of points")
-        return [(point_id, (bytes(vector), payload, int(version)))
-                for point_id, (vector, payload, version) in records]
+        return [(point_id, (vector if type(vector) is bytes else bytes(vector), payload, version))
+                for point_id, (vector, payload, version) in records if type(version) is int]
     except (ValueError, TypeError, msgpack.UnpackException) as error:
         raise CorruptSnapshot(f"Invalid snapshot: {name} is corrupt ({error})") from error
 
@@ -200,7 +200,7 @@ def points_decode(name: str, data: bytes) -> list[tuple[Any, PointRecord]]:
 def shard_verify(content: ShardContent) -> None:
     """The points must match the manifest's count and content digest."""
     manifest = content.manifest
-    if len(content.points) != manifest.get("points_count"):
+    if len(content.points) != manifest.get("points_count"):  # (a point with a non-integer version was dropped)
         raise CorruptSnapshot(f"Invalid snapshot: shard {manifest.get('shard_id')} has {len(content.points)} "
                            f"points, its manifest says {manifest.get('points_count')} (truncated or corrupt)")
     total = 0

@@ -101,8 +101,11 @@ class Collection:
             shutil.rmtree(self.shard_directory(shard_id), ignore_errors=True)
 
     def shard_replace(self, shard_id: int, seq: int, points: list[tuple[PointId, PointRecord]],
-                      tombstones: dict[PointId, int] | None = None) -> Shard:
-        """Swap in new content for a shard atomically (built aside, then renamed into place)."""
+                      tombstones: dict[PointId, int] | None = None, digest: str | None = None) -> Shard:
+        """Swap in new content for a shard atomically (built aside, then renamed into place).
+
+        With the content's verified `digest`, the new shard is adopted from memory; otherwise it is opened
+        from the file just written (which hashes every point again)."""
         live = self.shard_directory(shard_id)
         prepared = live.with_name(f"{live.name}.new-{secrets.token_hex(4)}")
         try:
@@ -115,7 +118,10 @@ class Collection:
         if old is not None:
             old.close()
         shard_directory_swap(live, prepared)
-        shard = Shard.open(live, self.name, shard_id)
+        if digest is not None:
+            shard = Shard.adopt(live, self.name, shard_id, seq, points, tombstones or {}, digest)
+        else:
+            shard = Shard.open(live, self.name, shard_id)
         shard.update_hooks = hooks
         self.shards[shard_id] = shard
         return shard

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 import aiohttp
 
 from node.errors import BadInput, NodeError, ServiceError
-from node.shard import Operation, Shard
+from node.shard import Operation, Shard, ShardView
 from node.snapshot_format import shard_manifest, shard_tar_chunks, snapshot_read
 
 log = logging.getLogger("shardsim.node")
@@ -71,11 +72,21 @@ def transfer_body(transfer: dict[str, Any], **extra: Any) -> dict[str, Any]:
             "to": transfer["to"], **extra}
 
 
-def snapshot_length(shard: Shard, collection_config: dict[str, Any], collection: str, shard_id: int) -> int:
-    """The size of the shard's snapshot now (a dry pack in a worker thread): the stream's expected total."""
-    view = shard.view()
-    manifest = shard_manifest(collection, shard_id, view.info, collection_config)
-    return sum(len(chunk) for chunk in shard_tar_chunks(manifest, view))
+def snapshot_length(shard: Shard, collection_config: dict[str, Any], collection: str, shard_id: int,
+                    sample_count: int = 256) -> int:
+    """The expected size of the shard's snapshot stream, for progress: a dry pack of a sample of points
+    scaled to the whole shard (packing all of it would cost as much as the stream itself)."""
+    points = list(itertools.islice(shard.points.items(), sample_count))
+    info = shard.info()
+    sample_view = ShardView(info, dict(points), {})
+    manifest = shard_manifest(collection, shard_id, info, collection_config)
+    empty_view = ShardView(info, {}, {})
+    overhead = sum(len(chunk) for chunk in shard_tar_chunks(manifest, empty_view))
+    if not points:
+        return overhead
+    sample_bytes = sum(len(chunk) for chunk in shard_tar_chunks(manifest, sample_view)) - overhead
+    members = 1 + len(shard.points) * sample_bytes // len(points) // (1 << 20)
+    return overhead + len(shard.points) * sample_bytes // len(points) + members * 1024
 
 
 async def transfer_drive(agent: Any, transfer: dict[str, Any]) -> None:
@@ -139,8 +150,7 @@ async def transfer_attempt(agent: Any, transfer: dict[str, Any], collection: Any
                            queue: UpdateQueue, attempt: int) -> None:
     node = agent.node
     settings = node.settings
-    total = await asyncio.to_thread(snapshot_length, shard, collection.config, collection.name,
-                                    shard.shard_id)
+    total = snapshot_length(shard, collection.config, collection.name, shard.shard_id)
     await report(agent, transfer, "progress", phase="queue_installed", attempt=attempt, bytes=0,
                  bytes_total=total)
     await phase_pause(agent, "queue_installed")

@@ -8,6 +8,7 @@ with `persistence false`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from types import TracebackType
@@ -36,12 +37,40 @@ def broker_config(port: int) -> dict[str, Any]:
     }
 
 
+class _ClosingBroker(Broker):
+    """amqtt's broker, closing every client socket itself.
+
+    amqtt 0.12 leaves an accepted socket open on some paths (a client gone before its CONNECT, a connection
+    handler cancelled at shutdown); the socket is then garbage-collected with a ResourceWarning, which
+    `-W error` turns into a failure. Closing each connection when its handler ends, and any left at
+    shutdown, keeps the process clean without filtering warnings.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.client_writers: set[asyncio.StreamWriter] = set()
+
+    async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                               listener_name: str) -> None:
+        self.client_writers.add(writer)
+        try:
+            await super().stream_connected(reader, writer, listener_name)
+        finally:
+            self.client_writers.discard(writer)
+            writer.close()
+
+    def client_writers_close(self) -> None:
+        for writer in self.client_writers:
+            writer.close()
+        self.client_writers.clear()
+
+
 class EmbeddedBroker:
     """An amqtt broker on 127.0.0.1:port for the life of an `async with` block."""
 
     def __init__(self, port: int | None = None) -> None:
         self._port = port if port is not None else free_port()
-        self._broker: Broker | None = None
+        self._broker: _ClosingBroker | None = None
 
     @property
     def port(self) -> int:
@@ -52,7 +81,7 @@ class EmbeddedBroker:
         return f"mqtt://{BROKER_HOST}:{self._port}"
 
     async def __aenter__(self) -> EmbeddedBroker:
-        broker = Broker(broker_config(self._port))
+        broker = _ClosingBroker(broker_config(self._port))
         await broker.start()
         self._broker = broker
         log.info("embedded MQTT broker listening on %s", self.url)
@@ -62,5 +91,8 @@ class EmbeddedBroker:
                         traceback: TracebackType | None) -> None:
         broker, self._broker = self._broker, None
         if broker is not None:
-            await broker.shutdown()
+            try:
+                await broker.shutdown()
+            finally:
+                broker.client_writers_close()
             log.info("embedded MQTT broker on %s stopped", self.url)
