@@ -90,6 +90,7 @@ class ShardView:
     info: dict[str, Any]
     points: dict[PointId, PointRecord]
     tombstones: dict[PointId, int]
+    packed: dict[PointId, bytes] | None = None  # each point already msgpack-packed, in `points`' order
 
 
 class Shard:
@@ -100,6 +101,10 @@ class Shard:
         self.collection = collection
         self.shard_id = shard_id
         self.points: dict[PointId, PointRecord] = {}
+        # every point also kept packed as `[id, [vector, payload, version]]` (snapshots join these bytes
+        # instead of packing 100k records at stream time); same keys, same order as `points`
+        self.packed: dict[PointId, bytes] = {}
+        self._packer = msgpack.Packer(use_bin_type=True)
         self.tombstones: dict[PointId, int] = {}
         self.version_last = 0
         self.seq = 0
@@ -137,6 +142,8 @@ class Shard:
         taking the points from memory and the digest from the verified manifest: no re-read, no re-hash."""
         shard = cls(directory, collection, shard_id)
         shard.points = dict(points)
+        pack = shard._packer.pack
+        shard.packed = {point_id: pack([point_id, record]) for point_id, record in shard.points.items()}
         shard.tombstones = dict(tombstones)
         shard.digest_sum = int(digest, 16)
         shard.version_last = max((record[2] for record in shard.points.values()), default=0)
@@ -159,7 +166,7 @@ class Shard:
         A dict copy, not a list of items: it allocates no per-point objects, so it takes milliseconds in
         the event loop even for a big shard (a list of 100k fresh tuples also set off a full GC pass).
         """
-        return ShardView(self.info(), self.points.copy(), self.tombstones_recent())
+        return ShardView(self.info(), self.points.copy(), self.tombstones_recent(), self.packed.copy())
 
     # -- writing ------------------------------------------------------------------------------------------
     def _put(self, point_id: PointId, record: PointRecord) -> None:
@@ -167,10 +174,12 @@ class Shard:
         if old is not None:
             self.digest_sum -= point_hash(point_id, old[0], old[1])
         self.points[point_id] = record
+        self.packed[point_id] = self._packer.pack([point_id, record])
         self.digest_sum = (self.digest_sum + point_hash(point_id, record[0], record[1])) % DIGEST_MODULUS
 
     def _remove(self, point_id: PointId) -> None:
         old = self.points.pop(point_id, None)
+        self.packed.pop(point_id, None)
         if old is not None:
             self.digest_sum = (self.digest_sum - point_hash(point_id, old[0], old[1])) % DIGEST_MODULUS
 

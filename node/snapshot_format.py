@@ -75,6 +75,9 @@ def shard_members(manifest: dict[str, Any], view: ShardView, prefix: str = "",
     yield prefix + MANIFEST, json.dumps(manifest, sort_keys=True).encode()
     packer = msgpack.Packer(use_bin_type=True)
     yield prefix + TOMBSTONES, packer.pack(view.tombstones)
+    if view.packed is not None:
+        yield from packed_members(view.packed, prefix, chunk_bytes)
+        return
     records = iter(view.points.items())
     count = 1024  # records per member, adjusted so that members come out at about `chunk_bytes`
     for number in itertools.count():
@@ -84,6 +87,32 @@ def shard_members(manifest: dict[str, Any], view: ShardView, prefix: str = "",
         data = packer.pack(batch)  # one C call per member: [[id, [vector, payload, version]], ...]
         yield f"{prefix}points/{number:06d}.msgpack", data
         count = max(1, count * chunk_bytes // max(1, len(data)))
+
+
+def array_header(count: int) -> bytes:
+    """msgpack's header of an array of `count` elements."""
+    if count < 16:
+        return bytes([0x90 | count])
+    if count < 1 << 16:
+        return b"\xdc" + count.to_bytes(2, "big")
+    return b"\xdd" + count.to_bytes(4, "big")
+
+
+def packed_members(packed: dict[Any, bytes], prefix: str, chunk_bytes: int) -> Iterator[Member]:
+    """Points members from points already packed by the shard: the same bytes as packing the records,
+    joined instead of packed again."""
+    parts: list[bytes] = []
+    size = 0
+    number = 0
+    for data in packed.values():
+        parts.append(data)
+        size += len(data)
+        if size >= chunk_bytes:
+            yield f"{prefix}points/{number:06d}.msgpack", b"".join([array_header(len(parts)), *parts])
+            number += 1
+            parts, size = [], 0
+    if parts:
+        yield f"{prefix}points/{number:06d}.msgpack", b"".join([array_header(len(parts)), *parts])
 
 
 def tar_stream(members: Iterator[Member]) -> Iterator[bytes]:

@@ -96,26 +96,16 @@ def full_chunks(staging: Path, files: dict[str, Path]) -> Iterator[bytes]:
 
 
 async def shard_stream(node: Node, collection: Collection, shard_id: int) -> AsyncGenerator[bytes, None]:
-    """The shard snapshot tar, built on the fly; chunks are packed in a worker thread, one chunk ahead of
-    the one being sent, so packing and sending overlap. Close it (`aclose`) when not read to the end."""
+    """The shard snapshot tar, built on the fly from a point-in-time view of the shard.
+
+    The shard keeps its points already packed, so building a chunk is a join and a CRC (well under a
+    millisecond per MiB): it runs inline, between the writes, with no thread hop per chunk."""
     if shard_id not in collection.shards:
         collection.shard_check(shard_id)
         raise BadInput(f"Shard {shard_id} is not a local or queue proxy shard")
     chunks = shard_chunks(node, collection, shard_id)
-    sentinel = object()
-    loop = asyncio.get_running_loop()
-    pending = loop.run_in_executor(None, next, chunks, sentinel)
-    try:
-        while True:
-            chunk = await pending
-            if chunk is sentinel:
-                return
-            assert isinstance(chunk, bytes)
-            pending = loop.run_in_executor(None, next, chunks, sentinel)
-            yield chunk
-    finally:
-        if not pending.done():  # the worker finishes the chunk it is packing; nothing is left running
-            await asyncio.wait([pending])
+    for chunk in chunks:
+        yield chunk
 
 
 def stream_file_name(collection: str, shard_id: int) -> str:
