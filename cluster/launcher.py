@@ -179,11 +179,18 @@ class Cluster:
         self.events = await self.stack.enter_async_context(
             EventPublisher(self.mqtt_url, self.cluster_name, "launcher"))
         self.stack.push_async_callback(self._processes_stop)
+        self.stack.callback(self._stopped_publish)
         if self.external:
             await self._external_join()
         else:
             await self._local_start()
         await self.wait_nodes_linked(self.options.ready_timeout_s)
+        self.events.publish("cluster.started", external=self.external, endpoints=self.endpoints(),
+                            links=dict(self.links))
+
+    def _stopped_publish(self) -> None:
+        if self.events is not None:
+            self.events.publish("cluster.stopped", dead=self.dead_processes())
 
     async def _local_start(self) -> None:
         self._ports_choose()
