@@ -82,7 +82,31 @@ async def collection_delete(request: web.Request) -> web.Response:
     return ok(request, True)
 
 
+async def payload_index_create(request: web.Request) -> web.Response:
+    """Accepted and ignored: a plain scan needs no index (qdrant-client's `create_payload_index` works)."""
+    node = node_of(request)
+    node.storage.get(request.match_info["collection"])
+    await json_body(request, required=False)
+    return ok(request, {"operation_id": 0, "status": "completed"})
+
+
+async def payload_index_delete(request: web.Request) -> web.Response:
+    node_of(request).storage.get(request.match_info["collection"])
+    return ok(request, {"operation_id": 0, "status": "completed"})
+
+
+async def aliases_list(request: web.Request) -> web.Response:
+    """shardsim has no aliases: the lists are always empty."""
+    if "collection" in request.match_info:
+        node_of(request).storage.get(request.match_info["collection"])
+    return ok(request, {"aliases": []})
+
+
 def routes_add(router: web.UrlDispatcher) -> None:
+    router.add_put("/collections/{collection}/index", payload_index_create)
+    router.add_delete("/collections/{collection}/index/{field}", payload_index_delete)
+    router.add_get("/aliases", aliases_list)
+    router.add_get("/collections/{collection}/aliases", aliases_list)
     router.add_get("/collections", collections_list)
     router.add_get("/collections/{collection}", collection_get)
     router.add_get("/collections/{collection}/exists", collection_exists)

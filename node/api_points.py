@@ -163,6 +163,21 @@ async def points_query(request: web.Request) -> web.Response:
     return ok(request, {"points": await scored_points(request, body, vector)})
 
 
+async def points_query_batch(request: web.Request) -> web.Response:
+    """`{"searches": [QueryRequest, ...]}` -> one `{"points": [...]}` per request, in order."""
+    node = node_of(request)
+    collection = node.storage.get(request.match_info["collection"])
+    body = await json_body(request)
+    searches = body.get("searches")
+    if not isinstance(searches, list):
+        raise BadRequest("Format error in JSON body: missing field `searches`")
+    results = []
+    for search in searches:
+        vector = query_vector(node, collection, search.get("query"))
+        results.append({"points": await scored_points(request, search, vector)})
+    return ok(request, results)
+
+
 async def points_search(request: web.Request) -> web.Response:
     node = node_of(request)
     collection = node.storage.get(request.match_info["collection"])
@@ -179,5 +194,6 @@ def routes_add(router: web.UrlDispatcher) -> None:
     router.add_post("/collections/{collection}/points/count", points_count)
     router.add_post("/collections/{collection}/points/scroll", points_scroll)
     router.add_post("/collections/{collection}/points/query", points_query)
+    router.add_post("/collections/{collection}/points/query/batch", points_query_batch)
     router.add_post("/collections/{collection}/points/search", points_search)
     router.add_get("/collections/{collection}/points/{point_id}", point_get)
