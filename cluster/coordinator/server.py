@@ -203,12 +203,15 @@ async def transfer_step(request: web.Request) -> web.Response:
         elif step == "finish":
             operations.transfer_finish(state, current)
         return dict(current)
-    updated, version = await coordinator.change(update, wait_acks=step in ("partial", "finish"))
+    updated, version = await coordinator.change(update, wait_acks=False)
     kind = {"finish": "transfer.finished"}.get(step, "transfer.phase")
     extra = {"reason": body["reason"]} if "reason" in body else {}
-    coordinator.transfer_event(kind, updated, **extra)
+    coordinator.transfer_event(kind, updated, **extra)  # right after its replica.state events, in order
     if step == "finish":
         coordinator.recovery_backoff_s.pop((key[0], key[1], key[3]), None)
+    if step in ("partial", "finish") and coordinator.pusher is not None:
+        await coordinator.pusher.wait_acks(version, coordinator.state.peer_ids(),
+                                           coordinator.settings.acks_timeout_s)
     return reply(True, version)
 
 

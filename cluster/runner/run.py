@@ -34,6 +34,7 @@ from cluster.runner.scenario import Scenario, scenario_load
 from node.eventbus import EventPublisher
 
 log = logging.getLogger("shardsim.runner")
+EVENTS_FLUSH_S = 0.3  # events published just before the cluster settled are still on their way
 
 
 @dataclass
@@ -166,7 +167,8 @@ async def phases_run(ctx: RunContext, options: RunOptions, say: Callable[[str], 
 
 
 async def settle(ctx: RunContext, grace_s: float) -> None:
-    """Wait until no transfer runs and every replica is Active, or the grace period ends."""
+    """Wait until no transfer runs and every replica is Active, and the event bus has caught up (every
+    transfer it announced has ended), or the grace period ends."""
     async def settled() -> bool:
         for name in ctx.scenario.collections:
             info = await ctx.cluster_info(name)
@@ -175,11 +177,24 @@ async def settle(ctx: RunContext, grace_s: float) -> None:
             replicas = await ctx.replicas(name)
             if any(state != "Active" for peers in replicas.values() for state in peers.values()):
                 return False
-        return True
+        return not transfers_open(ctx.pump.events)
     try:
         await ctx.wait_condition(settled, grace_s, "the cluster to settle")
     except ScenarioError:
         return
+    await asyncio.sleep(EVENTS_FLUSH_S)
+
+
+def transfers_open(events: list[Event]) -> set[tuple[Any, ...]]:
+    """Transfers whose `transfer.started` event has no `finished` or `aborted` event yet."""
+    open_: set[tuple[Any, ...]] = set()
+    for event in events:
+        key = (event.get("collection"), event.get("shard"), event.get("from"), event.get("to"))
+        if event.get("kind") == "transfer.started":
+            open_.add(key)
+        elif event.get("kind") in ("transfer.finished", "transfer.aborted"):
+            open_.discard(key)
+    return open_
 
 
 async def finals_record(ctx: RunContext) -> None:
