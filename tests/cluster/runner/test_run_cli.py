@@ -69,3 +69,12 @@ def test_a_folder_runs_every_scenario_with_a_summary_and_the_worst_exit(tmp_path
     assert result.returncode == 1, result.stdout + result.stderr
     summary = result.stdout.split("scenario                               seed")[1]
     assert "lost_writes" in summary and "never_happens" in summary
+
+
+def test_faults_keyed_to_transfer_phases_fire_at_their_phase(tmp_path: Path) -> None:
+    """at_queued(10) and at_phase("restored") (held before Partial by transfer_phase_pause_s) both fire, in
+    order, and the cut made after the restore fails that attempt: the plan checks each and says so."""
+    result = shardsim_run(str(HERE / "scenarios/phase_keyed.py"), runs_dir=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the source has queued" in result.stdout
+    assert "restored on the target, not yet Partial" in result.stdout
