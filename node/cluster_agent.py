@@ -29,6 +29,7 @@ from node.storage import Collection
 
 log = logging.getLogger("shardsim.node")
 UPDATABLE = {s.value for s in ReplicaState if s.takes_updates}
+COORDINATOR_CHANGE_TIMEOUT_S = 60.0  # a change waits for the nodes' acks (and, in step mode, for a person)
 
 
 class CoordinatorError(NodeError):
@@ -147,38 +148,31 @@ class ClusterAgent:
         self.first_view = False
 
     # -- coordinator calls --------------------------------------------------------------------------------
-    async def coordinator_call(self, method: str, path: str, body: dict[str, Any] | None,
-                               timeout_s: float | None = None) -> Any:
+    async def coordinator_request(self, method: str, path: str, body: dict[str, Any] | None,
+                                  timeout_s: float) -> dict[str, Any]:
+        """One call to the coordinator: its JSON answer, or its error re-raised as the same node error."""
         session = self.node.session
         assert session is not None
-        timeout = aiohttp.ClientTimeout(total=timeout_s or self.settings.internal_timeout_s)
         try:
-            async with session.request(method, f"{self.coordinator_url}{path}", json=body, timeout=timeout,
-                                       headers=self.headers) as response:
-                data = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
-            raise CoordinatorError(f"coordinator at {self.coordinator_url} unreachable: {error}") from error
-        if response.status >= 400:
-            kind = ERROR_KINDS.get(str(data.get("kind")), ServiceError)
-            error_value = kind(str(data.get("message") or data.get("status", {}).get("error")))
-            raise error_value
-        return data.get("result", data) if path != "/internal/state" and not path.startswith(
-            "/internal/state?") else data
-
-    async def coordinator_change(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
-        """A state-changing call: returns once this node has applied the resulting version."""
-        session = self.node.session
-        assert session is not None
-        timeout = aiohttp.ClientTimeout(total=60.0)
-        try:
-            async with session.request(method, f"{self.coordinator_url}{path}", json=body, timeout=timeout,
-                                       headers=self.headers) as response:
+            async with session.request(method, f"{self.coordinator_url}{path}", json=body, headers=self.headers,
+                                       timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
                 data = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
             raise CoordinatorError(f"coordinator at {self.coordinator_url} unreachable: {error}") from error
         if response.status >= 400:
             kind = ERROR_KINDS.get(str(data.get("kind")), ServiceError)
             raise kind(str(data.get("message") or data.get("status", {}).get("error")))
+        return dict(data)
+
+    async def coordinator_call(self, method: str, path: str, body: dict[str, Any] | None,
+                               timeout_s: float | None = None) -> Any:
+        """A call whose `result` is wanted (the state route answers the state itself)."""
+        data = await self.coordinator_request(method, path, body, timeout_s or self.settings.internal_timeout_s)
+        return data if path.startswith("/internal/state") else data.get("result", data)
+
+    async def coordinator_change(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+        """A state-changing call: returns once this node has applied the resulting version."""
+        data = await self.coordinator_request(method, path, body, COORDINATOR_CHANGE_TIMEOUT_S)
         await self.wait_version(int(data.get("version", 0)))
         return data.get("result")
 
