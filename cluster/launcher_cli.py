@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -46,6 +47,8 @@ def parser_build() -> argparse.ArgumentParser:
     parser.add_argument("--transfers-limit", type=int, default=1,
                         help="incoming and outgoing transfers per peer for auto-recovery (0 turns it off)")
     parser.add_argument("--ready-timeout-s", type=float, default=30.0)
+    parser.add_argument("--ui", action="store_true", help="also serve the live page (shardsim ui)")
+    parser.add_argument("--ui-port", type=int, default=8765)
     external_args_add(parser)
     return parser
 
@@ -123,18 +126,33 @@ async def up(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signal_number, on_signal)
     if args.base_port and not args.external:
         ports_check(args.base_port, args.nodes + 1)
-    cluster = cluster_from_args(args, nodes=args.nodes, run_dir=args.run_dir or run_dir_default("up"),
-                                base_port=args.base_port, default_priority=args.default_priority,
-                                transfers_limit=args.transfers_limit, ready_timeout_s=args.ready_timeout_s)
-    began = time.monotonic()
-    async with cluster:
-        started = True
-        described = endpoints_describe(cluster)
-        (cluster.run_dir / "endpoints.json").write_text(json.dumps(described, indent=2) + "\n")
-        print(endpoints_text(described, time.monotonic() - began, args.default_priority), flush=True)
-        await watch_processes(cluster, stop)
-        print("shardsim up: stopping", flush=True)
+    async with contextlib.AsyncExitStack() as stack:
+        if args.ui:
+            await ui_start(stack, args)
+        cluster = cluster_from_args(args, nodes=args.nodes, run_dir=args.run_dir or run_dir_default("up"),
+                                    base_port=args.base_port, default_priority=args.default_priority,
+                                    transfers_limit=args.transfers_limit, ready_timeout_s=args.ready_timeout_s)
+        began = time.monotonic()
+        async with cluster:
+            started = True
+            described = endpoints_describe(cluster)
+            (cluster.run_dir / "endpoints.json").write_text(json.dumps(described, indent=2) + "\n")
+            print(endpoints_text(described, time.monotonic() - began, args.default_priority), flush=True)
+            await watch_processes(cluster, stop)
+            print("shardsim up: stopping", flush=True)
     return EXIT_OK
+
+
+async def ui_start(stack: contextlib.AsyncExitStack, args: argparse.Namespace) -> None:
+    """The live page subscribes before the nodes start (so it sees them start): a broker is needed first."""
+    from cluster.events.broker import EmbeddedBroker
+    from cluster.ui.server import UiServer
+    if args.mqtt_url is None:
+        args.mqtt_url = (await stack.enter_async_context(EmbeddedBroker())).url
+    if args.cluster_name is None:
+        args.cluster_name = f"shardsim-up-{os.getpid()}"
+    ui = await stack.enter_async_context(UiServer(args.mqtt_url, args.cluster_name, port=args.ui_port))
+    print(f"live page: {ui.url}", flush=True)
 
 
 def up_main(argv: list[str]) -> int:
