@@ -169,7 +169,8 @@ async def content_apply(node: Node, collection: Collection, content: SnapshotCon
         async with node.shard_lock(collection.name, shard_id):
             await asyncio.to_thread(collection.shard_replace, shard_id,
                                     int(shard_content.manifest.get("last_seq", 0)), shard_content.points,
-                                    shard_content.tombstones, str(shard_content.manifest["digest"]))
+                                    shard_content.tombstones, str(shard_content.manifest["digest"]),
+                                    shard_content.packed)
 
 
 async def collection_recover(node: Node, name: str, path: Path, checksum: str | None, priority: str | None,

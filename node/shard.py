@@ -137,13 +137,17 @@ class Shard:
 
     @classmethod
     def adopt(cls, directory: Path, collection: str, shard_id: int, seq: int,
-              points: list[tuple[PointId, PointRecord]], tombstones: dict[PointId, int], digest: str) -> Shard:
+              points: list[tuple[PointId, PointRecord]], tombstones: dict[PointId, int], digest: str,
+              packed: list[bytes] | None = None) -> Shard:
         """Open a shard just built aside from verified content (`shard_build_aside`, renamed into place),
         taking the points from memory and the digest from the verified manifest: no re-read, no re-hash."""
         shard = cls(directory, collection, shard_id)
         shard.points = dict(points)
-        pack = shard._packer.pack
-        shard.packed = {point_id: pack([point_id, record]) for point_id, record in shard.points.items()}
+        if packed is not None and len(packed) == len(points) and len(shard.points) == len(points):
+            shard.packed = {point_id: data for (point_id, _record), data in zip(points, packed, strict=True)}
+        else:
+            pack = shard._packer.pack
+            shard.packed = {point_id: pack([point_id, record]) for point_id, record in shard.points.items()}
         shard.tombstones = dict(tombstones)
         shard.digest_sum = int(digest, 16)
         shard.version_last = max((record[2] for record in shard.points.values()), default=0)

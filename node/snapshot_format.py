@@ -153,6 +153,7 @@ class ShardContent:
     manifest: dict[str, Any]
     points: list[tuple[Any, PointRecord]] = field(default_factory=list)
     tombstones: dict[Any, int] = field(default_factory=dict)
+    packed: list[bytes] = field(default_factory=list)  # each point's msgpack bytes, aligned with `points`
 
 
 @dataclass
@@ -215,15 +216,26 @@ def json_value(name: str, data: bytes) -> dict[str, Any]:
     return value
 
 
-def points_decode(name: str, data: bytes) -> list[tuple[Any, PointRecord]]:
+def points_decode(name: str, data: bytes) -> tuple[list[tuple[Any, PointRecord]], list[bytes]]:
+    """The points of one member, and each point's packed bytes (sliced out, so the new shard does not have
+    to pack them again). A malformed point is dropped, which the count check then reports."""
+    points: list[tuple[Any, PointRecord]] = []
+    packed: list[bytes] = []
     try:
-        records = msgpack.unpackb(data, raw=False, strict_map_key=False)
-        if not isinstance(records, list):
-            raise ValueError("not an array of points")
-        return [(point_id, (vector if type(vector) is bytes else bytes(vector), payload, version))
-                for point_id, (vector, payload, version) in records if type(version) is int]
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(data) + 16)
+        unpacker.feed(data)
+        count = unpacker.read_array_header()
+        start = unpacker.tell()
+        for _ in range(count):
+            point_id, (vector, payload, version) = unpacker.unpack()
+            end = unpacker.tell()
+            if type(vector) is bytes and type(payload) is dict and type(version) is int:
+                points.append((point_id, (vector, payload, version)))
+                packed.append(data[start:end])
+            start = end
     except (ValueError, TypeError, msgpack.UnpackException) as error:
         raise CorruptSnapshot(f"Invalid snapshot: {name} is corrupt ({error})") from error
+    return points, packed
 
 
 def shard_verify(content: ShardContent) -> None:
@@ -288,7 +300,9 @@ def shard_content(files: Members, prefix: str, manifest: dict[str, Any]) -> Shar
             raise CorruptSnapshot("Invalid snapshot: tombstones are corrupt")
         content.tombstones = tombstones
     for name in names:
-        content.points.extend(points_decode(name, files.data(name)))
+        points, packed = points_decode(name, files.data(name))
+        content.points.extend(points)
+        content.packed.extend(packed)
     shard_verify(content)
     return content
 

@@ -101,7 +101,8 @@ class Collection:
             shutil.rmtree(self.shard_directory(shard_id), ignore_errors=True)
 
     def shard_replace(self, shard_id: int, seq: int, points: list[tuple[PointId, PointRecord]],
-                      tombstones: dict[PointId, int] | None = None, digest: str | None = None) -> Shard:
+                      tombstones: dict[PointId, int] | None = None, digest: str | None = None,
+                      packed: list[bytes] | None = None) -> Shard:
         """Swap in new content for a shard atomically (built aside, then renamed into place).
 
         With the content's verified `digest`, the new shard is adopted from memory; otherwise it is opened
@@ -119,7 +120,7 @@ class Collection:
             old.close()
         shard_directory_swap(live, prepared)
         if digest is not None:
-            shard = Shard.adopt(live, self.name, shard_id, seq, points, tombstones or {}, digest)
+            shard = Shard.adopt(live, self.name, shard_id, seq, points, tombstones or {}, digest, packed)
         else:
             shard = Shard.open(live, self.name, shard_id)
         shard.update_hooks = hooks
