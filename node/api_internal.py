@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.errors import BadRequest, NotFound, StandaloneMode
+from node.errors import FormatError, NotFound, StandaloneMode
 from node.keys import node_of
 from node.points import shard_read
 from node.protocol import MSGPACK_CONTENT_TYPE, msgpack_decode, msgpack_encode
@@ -49,7 +49,7 @@ async def msgpack_body(request: web.Request) -> Any:
     try:
         return msgpack_decode(await request.read())
     except ValueError as error:
-        raise BadRequest(f"Format error in msgpack body: {error}") from error
+        raise FormatError(f"Format error in msgpack body: {error}") from error
 
 
 async def state_push(request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.errors import BadInput, BadRequest, NotFound
+from node.errors import BadInput, FormatError, NotFound
 from node.keys import node_of
 from node.points import delete_parse, id_sort_key, point_id_parse, upsert_parse, vector_parse
 from node.protocol import vector_unpack
@@ -54,7 +54,7 @@ async def points_payload_set(request: web.Request) -> web.Response:
     body = await json_body(request)
     payload = body.get("payload")
     if not isinstance(payload, dict) or not isinstance(body.get("points"), list):
-        raise BadRequest("Format error in JSON body: expected `payload` and `points`")
+        raise FormatError("Format error in JSON body: expected `payload` and `points`")
     by_shard: dict[int, list[Any]] = {}
     for raw in body["points"]:
         point_id = point_id_parse(raw)
@@ -75,7 +75,7 @@ async def points_retrieve(request: web.Request) -> web.Response:
     collection = node.storage.get(request.match_info["collection"])
     body = await json_body(request)
     if not isinstance(body.get("ids"), list):
-        raise BadRequest("Format error in JSON body: missing field `ids`")
+        raise FormatError("Format error in JSON body: missing field `ids`")
     ids = [point_id_parse(value) for value in body["ids"]]
     with_payload, with_vector = with_flags(body, True, False)
     records = await retrieve(node, collection, ids, with_payload, with_vector)
@@ -170,7 +170,7 @@ async def points_query_batch(request: web.Request) -> web.Response:
     body = await json_body(request)
     searches = body.get("searches")
     if not isinstance(searches, list):
-        raise BadRequest("Format error in JSON body: missing field `searches`")
+        raise FormatError("Format error in JSON body: missing field `searches`")
     results = []
     for search in searches:
         vector = query_vector(node, collection, search.get("query"))

@@ -19,9 +19,9 @@ from typing import Any
 from aiohttp import web
 
 from node import recovery, snapshots
-from node.errors import BadRequest, NodeError
+from node.errors import NodeError
 from node.keys import PLAIN_ERRORS, node_of
-from node.responses import accepted, checksum_valid, json_body, ok, path_int, query_bool
+from node.responses import accepted, body_string, checksum_valid, json_body, ok, path_int, query_bool
 from node.service import Node
 from node.snapshot_files import snapshot_delete, snapshot_path, snapshots_list
 
@@ -94,9 +94,7 @@ async def collection_recover(request: web.Request) -> web.Response:
     name = request.match_info["collection"]
     wait = query_bool(request, "wait", True)
     body = await json_body(request)
-    location = body.get("location")
-    if not isinstance(location, str):
-        raise BadRequest("Format error in JSON body: missing field `location`")
+    location = body_string(body, "location")
     priority = recovery.priority_parse(body.get("priority"), "Format error in JSON body")
     checksum = checksum_valid(body.get("checksum"), "body")
 
@@ -211,9 +209,7 @@ async def shard_recover(request: web.Request) -> web.Response:
     node = node_of(request)
     collection, shard_id = shard_target(node, request)
     body = await json_body(request)
-    location = body.get("location")
-    if not isinstance(location, str):
-        raise BadRequest("Format error in JSON body: missing field `location`")
+    location = body_string(body, "location")
     priority = recovery.priority_parse(body.get("priority"), "Format error in JSON body")
     checksum = checksum_valid(body.get("checksum"), "body")
     directory = snapshots.shard_snapshots_dir(node, collection.name, shard_id)

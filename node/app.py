@@ -52,8 +52,8 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         headers = {DEFINITE_HEADER: "true" if error.definite else "false"}
         if request.get(PLAIN_ERRORS):
             return web.Response(status=error.status, text=error.text(), headers=headers)
-        return web.json_response(error_body(error.text(), elapsed(request)), status=error.status,
-                                 headers=headers)
+        return web.json_response(error_body(error.text(), 0.0 if error.parsing else elapsed(request)),
+                                 status=error.status, headers=headers)
     except web.HTTPException:
         raise
     except Exception as error:  # a bug or an unexpected operating error: say so in Qdrant's words
@@ -63,7 +63,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
 
 
 async def root(request: web.Request) -> web.Response:
-    return web.json_response({"title": "qdrant - vector search engine (shardsim node)",
+    return web.json_response({"title": "qdrant - vector search engine",
                               "version": QDRANT_API_VERSION, "commit": "shardsim"})
 
 

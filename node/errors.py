@@ -30,6 +30,7 @@ class NodeError(Exception):
     status = 500
     prefix = "Service internal error"
     definite = False
+    parsing = False  # a request-parsing error: Qdrant answers these with `time: 0.0`
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -59,6 +60,12 @@ class BadRequest(NodeError):
     status = 400
     prefix = "Bad request"
     definite = True
+
+
+class FormatError(BadRequest):
+    """A request that does not parse (`Format error in JSON body: ...`, `Deserialize error in ...`)."""
+    prefix = ""
+    parsing = True
 
 
 class Unauthorized(NodeError):
@@ -101,6 +108,7 @@ class ValidationError(NodeError):
     status = 422
     prefix = ""
     definite = True
+    parsing = True
 
 
 class ServiceError(NodeError):
@@ -129,7 +137,7 @@ class NotEnoughReplicas(ShardUnavailable):
 
 ERROR_KINDS: dict[str, type[NodeError]] = {
     cls.__name__: cls
-    for cls in (NotFound, BadInput, ChecksumMismatch, BadRequest, Unauthorized, Forbidden, StandaloneMode,
+    for cls in (NotFound, BadInput, ChecksumMismatch, BadRequest, FormatError, Unauthorized, Forbidden, StandaloneMode,
                 RequestTimeout, AlreadyExists, PayloadTooLarge, ValidationError, ServiceError,
                 ShardUnavailable, NotEnoughReplicas, CorruptSnapshot)
 }

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from node.errors import BadInput, BadRequest
+from node.errors import BadInput, FormatError
 from node.protocol import PointId, point_id_normalize, vector_pack, vector_unpack
 from node.shard import Operation, Shard
 from node.storage import Collection
@@ -22,7 +22,7 @@ def point_id_parse(value: Any) -> PointId:
     try:
         return point_id_normalize(value)
     except ValueError as error:
-        raise BadRequest(f"Format error in JSON body: {error}") from None
+        raise FormatError(f"Format error in JSON body: {error}") from None
 
 
 def vector_parse(value: Any, size: int) -> bytes:
@@ -33,7 +33,7 @@ def vector_parse(value: Any, size: int) -> bytes:
             raise BadInput("Named vectors are not supported by shardsim: use a single unnamed vector")
     if not isinstance(value, list) or not all(isinstance(x, int | float) and not isinstance(x, bool)
                                               for x in value):
-        raise BadRequest("Format error in JSON body: vector must be a list of numbers")
+        raise FormatError("Format error in JSON body: vector must be a list of numbers")
     if len(value) != size:
         raise BadInput(f"Wrong input: Vector dimension error: expected dim: {size}, got {len(value)}")
     return vector_pack(value)
@@ -44,11 +44,11 @@ def upsert_parse(body: dict[str, Any], collection: Collection) -> dict[int, Oper
     if "points" in body:
         records = body["points"]
         if not isinstance(records, list):
-            raise BadRequest("Format error in JSON body: points must be a list")
+            raise FormatError("Format error in JSON body: points must be a list")
         triples = [(record.get("id"), record.get("vector"), record.get("payload")) for record in records
                    if isinstance(record, dict)]
         if len(triples) != len(records):
-            raise BadRequest("Format error in JSON body: every point must be an object")
+            raise FormatError("Format error in JSON body: every point must be an object")
     elif "batch" in body and isinstance(body["batch"], dict):
         batch = body["batch"]
         ids, vectors = batch.get("ids") or [], batch.get("vectors") or []
@@ -57,12 +57,12 @@ def upsert_parse(body: dict[str, Any], collection: Collection) -> dict[int, Oper
             raise BadInput("Batch ids, vectors and payloads must have the same length")
         triples = list(zip(ids, vectors, payloads, strict=True))
     else:
-        raise BadRequest("Format error in JSON body: expected `points` or `batch`")
+        raise FormatError("Format error in JSON body: expected `points` or `batch`")
     by_shard: dict[int, list[list[Any]]] = {}
     for raw_id, raw_vector, payload in triples:
         point_id = point_id_parse(raw_id)
         if payload is not None and not isinstance(payload, dict):
-            raise BadRequest("Format error in JSON body: payload must be an object")
+            raise FormatError("Format error in JSON body: payload must be an object")
         vector = vector_parse(raw_vector, collection.vector_size)
         by_shard.setdefault(collection.shard_of(point_id), []).append([point_id, vector, payload or {}])
     return {shard: ["upsert", points] for shard, points in by_shard.items()}
@@ -73,12 +73,12 @@ def delete_parse(body: dict[str, Any], collection: Collection, matching: Iterabl
     """`{"points": [ids]}`; a `{"filter": ...}` selector is resolved by the caller into `matching`."""
     if "points" in body:
         if not isinstance(body["points"], list):
-            raise BadRequest("Format error in JSON body: points must be a list of ids")
+            raise FormatError("Format error in JSON body: points must be a list of ids")
         ids = [point_id_parse(value) for value in body["points"]]
     elif "filter" in body:
         ids = list(matching)
     else:
-        raise BadRequest("Format error in JSON body: expected `points` or `filter`")
+        raise FormatError("Format error in JSON body: expected `points` or `filter`")
     by_shard: dict[int, list[PointId]] = {}
     for point_id in ids:
         by_shard.setdefault(collection.shard_of(point_id), []).append(point_id)

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.errors import BadRequest, ValidationError
+from node.errors import FormatError, ValidationError
 
 REQUEST_START = "request_start"
 CHECKSUM_RE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -42,7 +42,7 @@ async def json_body(request: web.Request, required: bool = True) -> dict[str, An
     raw = await request.read()
     if not raw.strip():
         if required:
-            raise BadRequest("Format error in JSON body: EOF while parsing a value at line 1 column 0")
+            raise FormatError("Format error in JSON body: EOF while parsing a value at line 1 column 0")
         return {}
     try:
         value = json.loads(raw)
@@ -53,8 +53,29 @@ async def json_body(request: web.Request, required: bool = True) -> dict[str, An
     return value
 
 
-class FormatError(BadRequest):
-    prefix = ""
+def serde_kind(value: Any) -> str:
+    """How serde names a JSON value of the wrong type ("invalid type: integer `123`, expected ...")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean `{str(value).lower()}`"
+    if isinstance(value, int):
+        return f"integer `{value}`"
+    if isinstance(value, float):
+        return f"floating point `{value}`"
+    if isinstance(value, str):
+        return f"string {json.dumps(value)}"
+    return "sequence" if isinstance(value, list) else "map"
+
+
+def body_string(body: dict[str, Any], name: str) -> str:
+    """A required string field of a JSON body, with serde's messages when it is missing or not a string."""
+    if name not in body:
+        raise FormatError(f"Format error in JSON body: missing field `{name}`")
+    value = body[name]
+    if not isinstance(value, str):
+        raise FormatError(f"Format error in JSON body: invalid type: {serde_kind(value)}, expected a string")
+    return value
 
 
 def query_bool(request: web.Request, name: str, default: bool) -> bool:

@@ -26,7 +26,7 @@ class OperationError(Exception):
 
     def text(self) -> str:
         prefix = {"NotFound": "Not found: ", "BadRequest": "Bad request: ", "BadInput": "Wrong input: ",
-                  "AlreadyExists": "Wrong input: ", "ServiceError": "Service internal error: "}
+                  "AlreadyExists": "Wrong input: ", "ServiceError": "Service internal error: ", "FormatError": ""}
         return prefix.get(self.kind, "") + self.message
 
 

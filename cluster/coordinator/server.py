@@ -148,7 +148,7 @@ async def collection_operation(request: web.Request) -> web.Response:
     if "drop_replica" in body:
         _, version = await coordinator.change(lambda s: operations.replica_drop(s, name, body["drop_replica"]))
         return reply(True, version)
-    raise OperationError("BadRequest", 400, f"Format error in JSON body: unknown cluster operation "
+    raise OperationError("FormatError", 400, f"Format error in JSON body: unknown cluster operation "
                          f"{sorted(body)} (expected move_shard, replicate_shard, abort_transfer or "
                          f"drop_replica)")
 
