@@ -2,7 +2,7 @@
 
 This is the only module of `node/` that `cluster/` may import (besides the event publisher): it holds no
 I/O and no state. It defines replica states with Qdrant's names, how a point id maps to a shard, the
-order-independent content digest of a shard, the msgpack codec used on internal routes, and the shape of
+content digest of a shard (independent of write order), the msgpack codec used on internal routes, and the shape of
 the cluster state that the coordinator pushes to every node.
 """
 
@@ -19,7 +19,6 @@ from typing import Any
 import msgpack
 
 QDRANT_API_VERSION = "1.19.0"
-DIGEST_MODULUS = 1 << 256
 MSGPACK_CONTENT_TYPE = "application/msgpack"
 
 PointId = int | str
@@ -83,14 +82,23 @@ def shard_for_point(point_id: PointId, shard_number: int) -> int:
 
 
 _sha256 = hashlib.sha256
-_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+EMPTY_DIGEST = "0" * 64
 
 
 def payload_canonical(payload: Mapping[str, Any] | None) -> bytes:
-    """Sorted-key compact JSON of a payload (one shared encoder: the C fast path, no per-call setup)."""
+    """Sorted-key compact JSON of a payload (for comparing payloads given as JSON, as checkers do)."""
     if not payload:
         return b"{}"
-    return _CANONICAL_JSON.encode(payload).encode()
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def payload_sorted(value: Any) -> Any:
+    """A payload with the keys of every object in it sorted (lists keep their order): its canonical form."""
+    if type(value) is dict:
+        return {key: payload_sorted(value[key]) for key in sorted(value)}
+    if type(value) is list:
+        return [payload_sorted(item) for item in value]
+    return value
 
 
 def vector_pack(vector: Iterable[float] | bytes) -> bytes:
@@ -105,31 +113,45 @@ def vector_unpack(data: bytes) -> list[float]:
     return list(struct.unpack(f"<{len(data) // 4}f", data))
 
 
-def point_hash(point_id: PointId, vector: Iterable[float] | bytes, payload: Mapping[str, Any] | None) -> int:
-    """The hash of one point's content; the shard digest is the sum of these modulo 2**256.
+def point_content(point_id: PointId, vector: Iterable[float] | bytes, payload: Mapping[str, Any] | None,
+                  payload_is_sorted: bool = False) -> bytes:
+    """One point's canonical bytes: msgpack `[id, vector as float32 bytes, payload with sorted keys]`.
 
-    SHA-256 of `"{type}:{id}"`, the float32 vector bytes, a zero byte and the canonical payload JSON. The vector
-    is hashed as float32, as stored, so a vector given as JSON floats and the stored copy agree.
-    """
-    key = f"int:{point_id}" if type(point_id) is int else f"{type(point_id).__name__}:{point_id}"
+    Nodes keep every point in this form and snapshots carry it as is, so the digest below is one SHA-256
+    over bytes that are already there (no per-point work to check a snapshot)."""
     data = vector if type(vector) is bytes else vector_pack(vector)
-    content = b"".join((key.encode(), data, b"\x00", payload_canonical(payload)))
-    return int.from_bytes(_sha256(content).digest(), "big")
+    body = (payload or {}) if payload_is_sorted else payload_sorted(dict(payload or {}))
+    return msgpack.packb([point_id, data, body], use_bin_type=True)
 
 
-def digest_hex(digest_sum: int) -> str:
-    return f"{digest_sum % DIGEST_MODULUS:064x}"
+def ids_sorted(ids: Iterable[PointId]) -> list[PointId]:
+    """The canonical order of point ids: integers ascending, then UUID strings ascending."""
+    ids = list(ids)
+    try:
+        return sorted(ids)  # one type (the usual case): one C call
+    except TypeError:
+        numbers = sorted(point_id for point_id in ids if type(point_id) is int)
+        return [*numbers, *sorted(point_id for point_id in ids if type(point_id) is not int)]
+
+
+def contents_digest(contents: Iterable[bytes | memoryview]) -> str:
+    """The digest of a shard from its points' canonical bytes, given in canonical id order."""
+    sha = _sha256()
+    empty = True
+    for data in contents:
+        sha.update(data)
+        empty = False
+    return EMPTY_DIGEST if empty else sha.hexdigest()
 
 
 def shard_digest(points: Iterable[tuple[PointId, Iterable[float] | bytes, Mapping[str, Any] | None]]) -> str:
-    """Order-independent content digest of a set of points (id, vector, payload).
-
-    Two replicas with the same digest hold the same data. The empty shard's digest is 64 zeros.
+    """The content digest of a set of points (id, vector, payload): SHA-256 of their canonical bytes
+    (`point_content`) in canonical id order (`ids_sorted`), so it does not depend on the order in which
+    points were written or stored. Two replicas with the same digest hold the same data. Versions are not
+    part of it. The empty shard's digest is 64 zeros.
     """
-    total = 0
-    for point_id, vector, payload in points:
-        total += point_hash(point_id, vector, payload)
-    return digest_hex(total)
+    contents = {point_id: point_content(point_id, vector, payload) for point_id, vector, payload in points}
+    return contents_digest(contents[point_id] for point_id in ids_sorted(contents))
 
 
 def msgpack_encode(value: Any) -> bytes:

@@ -25,6 +25,7 @@ from node.errors import (
     BadRequest,
     ChecksumMismatch,
     Forbidden,
+    FormatError,
     NodeError,
     NotFound,
     PayloadTooLarge,
@@ -32,7 +33,6 @@ from node.errors import (
     ServiceError,
     collection_not_found,
 )
-from node.responses import FormatError
 from node.service import Node
 from node.snapshot_files import file_sha256, snapshot_path
 from node.snapshot_format import SnapshotContent, snapshot_read
@@ -169,8 +169,7 @@ async def content_apply(node: Node, collection: Collection, content: SnapshotCon
         async with node.shard_lock(collection.name, shard_id):
             await asyncio.to_thread(collection.shard_replace, shard_id,
                                     int(shard_content.manifest.get("last_seq", 0)), shard_content.points,
-                                    shard_content.tombstones, str(shard_content.manifest["digest"]),
-                                    shard_content.packed)
+                                    shard_content.tombstones, str(shard_content.manifest["digest"]))
 
 
 async def collection_recover(node: Node, name: str, path: Path, checksum: str | None, priority: str | None,

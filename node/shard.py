@@ -1,32 +1,44 @@
-"""One shard's store: points in memory, a write-ahead log and a base file on disk, and a running digest.
+"""One shard's store: points in memory, a write-ahead log and a base file on disk, and its content digest.
 
-A point record is `(vector: float32 bytes, payload: dict, version: int)` keyed by its canonical id. Every
-update carries a version (a hybrid clock, see `version_clock`) and gets the shard's next local sequence
-number (`seq`); it is appended to the WAL, applied in memory (last writer wins per point, deletes leave
-tombstones) and, for durable writes, fsynced before the caller is answered. The content digest (node/protocol.py) is kept up to date
-incrementally, so reading it costs nothing. Hooks let a transfer queue every update applied while it runs.
+Every point is kept in its canonical bytes (`node.protocol.point_content`: msgpack `[id, vector, payload]`,
+payload keys sorted) with its version beside it; its record `(vector: float32 bytes, payload: dict,
+version: int)` is decoded from those bytes on first use (`Records`). Snapshots stream the canonical bytes as
+they are and the digest is one SHA-256 over them in id order, so neither needs per-point work, and a shard
+restored from a snapshot adopts the snapshot's bytes without decoding them.
+
+Every update carries a version (a hybrid clock, see `version_clock`) and gets the shard's next local
+sequence number (`seq`); it is appended to the WAL, applied in memory (last writer wins per point, deletes
+leave tombstones) and, for durable writes, fsynced before the caller is answered. The digest is computed
+when asked for and kept until the next write. Hooks let a transfer queue every update applied while it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import itertools
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgpack
 
-from node.protocol import DIGEST_MODULUS, PointId, digest_hex, point_hash
+from node.errors import ServiceError
+from node.protocol import EMPTY_DIGEST, PointId, contents_digest, ids_sorted, payload_sorted, point_content
 from node.wal import Wal
 
 BASE_FILE = "points.msgpack"
-BASE_FORMAT_VERSION = 1
+BASE_MAGIC = b"SSBASE2\n"
+BASE_FORMAT_VERSION = 2
 
 PointRecord = tuple[bytes, dict[str, Any], int]
+Content = bytes | memoryview  # one point's canonical bytes (a slice of a snapshot or base file after a restore)
 Operation = list[Any]  # [kind, version, data]: ["upsert", v, [[id, vector_bytes, payload], ...]],
 #                        ["delete", v, [ids]], ["set_payload", v, [[id, payload], ...]]
 TOMBSTONE_RETENTION_S = 600
@@ -43,38 +55,161 @@ def version_clock(peer_id: int = 0) -> int:
 UpdateHook = Callable[[int, Operation], None]
 
 
-def base_write(path: Path, header: dict[str, Any], points: Iterable[tuple[PointId, PointRecord]]) -> None:
-    """Write a base file under a temporary name, fsync it, and rename it into place."""
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector while 100k small objects (point slices, dict entries) are made:
+    none of them can form a cycle, and a full collection over a big heap would otherwise run several times
+    in the middle (it doubled the time of a restore). Collection resumes afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class CorruptPoint(ServiceError):
+    pass
+
+
+def record_decode(point_id: PointId, data: Content, version: int) -> PointRecord:
+    """A point's record from its canonical bytes; refuses bytes that are not this point's."""
+    try:
+        value = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except (ValueError, msgpack.UnpackException) as error:
+        raise CorruptPoint(f"stored point {point_id} is corrupt ({error})") from error
+    if type(value) is not list or len(value) != 3 or value[0] != point_id or type(value[1]) is not bytes \
+            or type(value[2]) is not dict:
+        raise CorruptPoint(f"stored point {point_id} is corrupt (its bytes hold another point or no point)")
+    return value[1], value[2], version
+
+
+class Records(Mapping[PointId, PointRecord]):
+    """The shard's points as records `(vector, payload, version)`, each decoded once, on first use."""
+
+    def __init__(self, packed: dict[PointId, Content], versions: dict[PointId, int]) -> None:
+        self._packed = packed
+        self._versions = versions
+        self._decoded: dict[PointId, PointRecord] = {}
+
+    def __getitem__(self, point_id: PointId) -> PointRecord:
+        record = self._decoded.get(point_id)
+        if record is None:
+            record = record_decode(point_id, self._packed[point_id], self._versions[point_id])
+            self._decoded[point_id] = record
+        return record
+
+    def get(self, point_id: PointId, default: Any = None) -> Any:
+        record = self._decoded.get(point_id)
+        if record is not None:
+            return record
+        return self[point_id] if point_id in self._packed else default
+
+    def __contains__(self, point_id: object) -> bool:
+        return point_id in self._packed
+
+    def __len__(self) -> int:
+        return len(self._packed)
+
+    def __iter__(self) -> Iterator[PointId]:
+        return iter(self._packed)
+
+    def items(self) -> Iterator[tuple[PointId, PointRecord]]:  # type: ignore[override]
+        for point_id in list(self._packed):
+            yield point_id, self[point_id]
+
+    def values(self) -> Iterator[PointRecord]:  # type: ignore[override]
+        for _point_id, record in self.items():
+            yield record
+
+    def copy(self) -> dict[PointId, PointRecord]:
+        return dict(self.items())
+
+    def _set(self, point_id: PointId, record: PointRecord) -> None:
+        self._decoded[point_id] = record
+
+    def _drop(self, point_id: PointId) -> None:
+        self._decoded.pop(point_id, None)
+
+
+@dataclass
+class PointSet:
+    """Points in canonical id order: ids, canonical bytes and versions, aligned."""
+    ids: list[PointId] = field(default_factory=list)
+    contents: list[Content] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)
+    # the same contents already joined in blocks, each with its CRC-32 (a snapshot's points members): a
+    # base file is then written from them as they are
+    blocks: list[tuple[Content, int]] | None = None
+
+    @classmethod
+    def from_records(cls, records: Iterable[tuple[PointId, PointRecord]]) -> PointSet:
+        by_id = {point_id: (point_content(point_id, vector, payload), version)
+                 for point_id, (vector, payload, version) in records}
+        ids = ids_sorted(by_id)
+        return cls(ids, [by_id[i][0] for i in ids], [by_id[i][1] for i in ids])
+
+
+def contents_slice(blob: memoryview, lengths: list[int]) -> list[Content]:
+    """Cut a concatenation of point bytes at the given lengths (they must cover it exactly)."""
+    offsets = list(itertools.accumulate(lengths, initial=0))
+    if offsets[-1] != len(blob) or (lengths and min(lengths) <= 0):
+        raise ValueError(f"point lengths cover {offsets[-1]} bytes of {len(blob)}")
+    return [blob[start:end] for start, end in zip(offsets, offsets[1:], strict=False)]
+
+
+def base_write(path: Path, header: dict[str, Any], points: PointSet) -> None:
+    """Write a base file under a temporary name, fsync it, and rename it into place.
+
+    Layout: magic, 8-byte header length, msgpack header (`seq`, `tombstones`, `ids`, `lengths`, `versions`,
+    `blocks`: [[size, CRC-32], ...]), then the points' canonical bytes back to back, in those blocks."""
     temporary = path.with_name(path.name + ".tmp")
-    packer = msgpack.Packer(use_bin_type=True)
+    contents = points.contents
+    blocks = points.blocks
+    if blocks is None:
+        joined = [b"".join(contents[start:start + 4096]) for start in range(0, len(contents), 4096)]
+        blocks = [(block, zlib.crc32(block)) for block in joined]
+    header = {**header, "format": BASE_FORMAT_VERSION, "ids": points.ids,
+              "lengths": [len(data) for data in contents], "versions": points.versions,
+              "blocks": [[len(block), crc] for block, crc in blocks]}
+    encoded = msgpack.packb(header, use_bin_type=True)
     with temporary.open("wb") as file:
-        file.write(packer.pack(header))
-        batch: list[bytes] = []
-        for point_id, (vector, payload, version) in points:
-            batch.append(packer.pack([point_id, vector, payload, version]))
-            if len(batch) >= 4096:
-                file.write(b"".join(batch))
-                batch.clear()
-        file.write(b"".join(batch))
+        file.write(BASE_MAGIC + len(encoded).to_bytes(8, "big"))
+        file.write(encoded)
+        for block, _crc in blocks:
+            file.write(block)
         file.flush()
         os.fsync(file.fileno())
     os.replace(temporary, path)
     directory_fsync(path.parent)
 
 
-def base_read(path: Path) -> tuple[dict[str, Any], Iterator[list[Any]]]:
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=1 << 30)
-    file = path.open("rb")
-    unpacker.feed(file.read(1 << 20))
-    header = next(unpacker)
-
-    def rest() -> Iterator[list[Any]]:
-        with file:
-            yield from unpacker
-            while chunk := file.read(1 << 20):
-                unpacker.feed(chunk)
-                yield from unpacker
-    return header, rest()
+def base_read(path: Path) -> tuple[dict[str, Any], PointSet]:
+    """A base file's header and points (slices of the file's bytes), each block checked against its CRC."""
+    data = memoryview(path.read_bytes())
+    try:
+        if bytes(data[:len(BASE_MAGIC)]) != BASE_MAGIC:
+            raise ValueError(f"not a shardsim base file of format {BASE_FORMAT_VERSION}")
+        start = len(BASE_MAGIC) + 8
+        end = start + int.from_bytes(data[len(BASE_MAGIC):start], "big")
+        header = msgpack.unpackb(data[start:end], raw=False, strict_map_key=False)
+        blob = data[end:]
+        offset = 0
+        for size, crc in header.pop("blocks"):
+            if zlib.crc32(blob[offset:offset + size]) != crc:
+                raise ValueError("contents do not match their CRC-32")
+            offset += size
+        if offset != len(blob):
+            raise ValueError("blocks do not cover the contents")
+        with gc_paused():
+            points = PointSet(list(header.pop("ids")), contents_slice(blob, header.pop("lengths")),
+                              list(header.pop("versions")))
+        if not len(points.ids) == len(points.contents) == len(points.versions):
+            raise ValueError("ids, lengths and versions differ in count")
+    except (ValueError, KeyError, TypeError, msgpack.UnpackException) as error:
+        raise ServiceError(f"Shard base file {path} is corrupt: {error}") from error
+    return header, points
 
 
 def directory_fsync(directory: Path) -> None:
@@ -87,10 +222,10 @@ def directory_fsync(directory: Path) -> None:
 
 @dataclass
 class ShardView:
+    """A point-in-time copy of a shard for snapshots: its info and its points in canonical id order."""
     info: dict[str, Any]
-    points: dict[PointId, PointRecord]
+    points: PointSet
     tombstones: dict[PointId, int]
-    packed: dict[PointId, bytes] | None = None  # each point already msgpack-packed, in `points`' order
 
 
 class Shard:
@@ -100,32 +235,33 @@ class Shard:
         self.directory = directory
         self.collection = collection
         self.shard_id = shard_id
-        self.points: dict[PointId, PointRecord] = {}
-        # every point also kept packed as `[id, [vector, payload, version]]` (snapshots join these bytes
-        # instead of packing 100k records at stream time); same keys, same order as `points`
-        self.packed: dict[PointId, bytes] = {}
-        self._packer = msgpack.Packer(use_bin_type=True)
+        self.packed: dict[PointId, Content] = {}  # each point's canonical bytes
+        self.versions: dict[PointId, int] = {}
+        self.points = Records(self.packed, self.versions)
         self.tombstones: dict[PointId, int] = {}
         self.version_last = 0
         self.seq = 0
-        self.digest_sum = 0
+        self._digest: str | None = EMPTY_DIGEST  # None: changed since last computed
         self.update_hooks: list[UpdateHook] = []
         self.wal: Wal | None = None
         self.compacting = False
+
+    def _points_set(self, points: PointSet) -> None:
+        with gc_paused():
+            self.packed.update(zip(points.ids, points.contents, strict=True))
+            self.versions.update(zip(points.ids, points.versions, strict=True))
+        self.version_last = max(self.version_last, max(points.versions, default=0))
 
     @classmethod
     def open(cls, directory: Path, collection: str, shard_id: int) -> Shard:
         directory.mkdir(parents=True, exist_ok=True)
         shard = cls(directory, collection, shard_id)
-        base_seq = 0
         if (directory / BASE_FILE).exists():
-            header, records = base_read(directory / BASE_FILE)
-            base_seq = int(header["seq"])
-            for point_id, vector, payload, version in records:
-                shard._put(point_id, (vector, payload, version))
-                shard.version_last = max(shard.version_last, version)
+            header, points = base_read(directory / BASE_FILE)
+            shard._points_set(points)
+            shard._digest = None
             shard.tombstones = dict(header.get("tombstones") or {})
-            shard.seq = base_seq
+            shard.seq = int(header["seq"])
         shard.wal = Wal(directory)
         for record in shard.wal.records():
             seq, operation = record[0], record[1:]
@@ -136,21 +272,14 @@ class Shard:
         return shard
 
     @classmethod
-    def adopt(cls, directory: Path, collection: str, shard_id: int, seq: int,
-              points: list[tuple[PointId, PointRecord]], tombstones: dict[PointId, int], digest: str,
-              packed: list[bytes] | None = None) -> Shard:
+    def adopt(cls, directory: Path, collection: str, shard_id: int, seq: int, points: PointSet,
+              tombstones: dict[PointId, int], digest: str) -> Shard:
         """Open a shard just built aside from verified content (`shard_build_aside`, renamed into place),
-        taking the points from memory and the digest from the verified manifest: no re-read, no re-hash."""
+        taking the points' bytes from memory and the digest from the verified manifest: nothing decoded."""
         shard = cls(directory, collection, shard_id)
-        shard.points = dict(points)
-        if packed is not None and len(packed) == len(points) and len(shard.points) == len(points):
-            shard.packed = {point_id: data for (point_id, _record), data in zip(points, packed, strict=True)}
-        else:
-            pack = shard._packer.pack
-            shard.packed = {point_id: pack([point_id, record]) for point_id, record in shard.points.items()}
+        shard._points_set(points)
         shard.tombstones = dict(tombstones)
-        shard.digest_sum = int(digest, 16)
-        shard.version_last = max((record[2] for record in shard.points.values()), default=0)
+        shard._digest = digest
         shard.seq = seq
         shard.wal = Wal(directory)
         return shard
@@ -158,39 +287,43 @@ class Shard:
     # -- reading ------------------------------------------------------------------------------------------
     @property
     def digest(self) -> str:
-        return digest_hex(self.digest_sum)
+        if self._digest is None:
+            self._digest = contents_digest(self.packed[point_id] for point_id in ids_sorted(self.packed))
+        return self._digest
 
     def info(self) -> dict[str, Any]:
-        return {"shard_id": self.shard_id, "points_count": len(self.points), "seq": self.seq,
+        return {"shard_id": self.shard_id, "points_count": len(self.packed), "seq": self.seq,
                 "digest": self.digest}
 
     def view(self) -> ShardView:
-        """A point-in-time copy (info, points, tombstones) that later writes do not change.
-
-        A dict copy, not a list of items: it allocates no per-point objects, so it takes milliseconds in
-        the event loop even for a big shard (a list of 100k fresh tuples also set off a full GC pass).
-        """
-        return ShardView(self.info(), self.points.copy(), self.tombstones_recent(), self.packed.copy())
+        """A point-in-time copy (info, points in canonical order, tombstones) that later writes do not
+        change: lists of references to the points' bytes, no per-point objects."""
+        packed, versions = self.packed, self.versions
+        ids = ids_sorted(packed)
+        contents = [packed[point_id] for point_id in ids]
+        if self._digest is None:
+            self._digest = contents_digest(contents)
+        points = PointSet(ids, contents, [versions[point_id] for point_id in ids])
+        return ShardView(self.info(), points, self.tombstones_recent())
 
     # -- writing ------------------------------------------------------------------------------------------
     def _put(self, point_id: PointId, record: PointRecord) -> None:
-        old = self.points.get(point_id)
-        if old is not None:
-            self.digest_sum -= point_hash(point_id, old[0], old[1])
-        self.points[point_id] = record
-        self.packed[point_id] = self._packer.pack([point_id, record])
-        self.digest_sum = (self.digest_sum + point_hash(point_id, record[0], record[1])) % DIGEST_MODULUS
+        vector, payload, version = record
+        self.packed[point_id] = point_content(point_id, vector, payload_sorted(payload), payload_is_sorted=True)
+        self.versions[point_id] = version
+        self.points._set(point_id, record)  # the payload's keys as the client gave them
+        self._digest = None
 
     def _remove(self, point_id: PointId) -> None:
-        old = self.points.pop(point_id, None)
-        self.packed.pop(point_id, None)
-        if old is not None:
-            self.digest_sum = (self.digest_sum - point_hash(point_id, old[0], old[1])) % DIGEST_MODULUS
+        if self.packed.pop(point_id, None) is not None:
+            self._digest = None
+        self.versions.pop(point_id, None)
+        self.points._drop(point_id)
 
     def _newer(self, point_id: PointId, version: int) -> bool:
         """Last writer wins: an update applies only if its version beats what the shard has seen."""
-        current = self.points.get(point_id)
-        if current is not None and current[2] >= version:
+        current = self.versions.get(point_id)
+        if current is not None and current >= version:
             return False
         return self.tombstones.get(point_id, -1) < version
 
@@ -240,9 +373,10 @@ class Shard:
         self.compacting = True
         try:
             keep_from = await self.wal.rotate()
-            header = {"format": BASE_FORMAT_VERSION, "collection": self.collection,
-                      "shard_id": self.shard_id, "seq": self.seq, "tombstones": self.tombstones_recent()}
-            points = list(self.points.items())
+            header = {"collection": self.collection, "shard_id": self.shard_id, "seq": self.seq,
+                      "tombstones": self.tombstones_recent()}
+            ids = list(self.packed)
+            points = PointSet(ids, [self.packed[i] for i in ids], [self.versions[i] for i in ids])
             await asyncio.to_thread(base_write, self.directory / BASE_FILE, header, points)
             self.wal.segments_drop_before(keep_from)
         finally:
@@ -261,15 +395,15 @@ class Shard:
 
 
 def shard_build_aside(directory: Path, collection: str, shard_id: int, seq: int,
-                      points: Iterable[tuple[PointId, PointRecord]],
+                      points: PointSet | Iterable[tuple[PointId, PointRecord]],
                       tombstones: dict[PointId, int] | None = None) -> None:
     """Write a complete shard directory (base file only) at `directory`, for an atomic swap later."""
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
-    header = {"format": BASE_FORMAT_VERSION, "collection": collection, "shard_id": shard_id, "seq": seq,
-              "tombstones": tombstones or {}}
-    base_write(directory / BASE_FILE, header, points)
+    header = {"collection": collection, "shard_id": shard_id, "seq": seq, "tombstones": tombstones or {}}
+    base_write(directory / BASE_FILE, header, points if isinstance(points, PointSet) else
+               PointSet.from_records(points))
 
 
 def shard_directory_swap(live: Path, prepared: Path) -> None:

@@ -4,8 +4,11 @@ Shard snapshot (at the archive root):
     manifest.json            {"format_version", "kind": "shard", "collection", "shard_id", "points_count",
                               "last_seq", "digest", "config"}
     tombstones.msgpack       {id: version} of recent deletes (so older queued updates cannot resurrect)
-    points/000000.msgpack    one msgpack array of [id, [vector float32 bytes, payload, version]], ~1 MiB
-                             each (packed by one C call per member, so packing runs at memory speed)
+    index.msgpack            {"ids": [...], "lengths": [...], "versions": [...]}: the points in canonical id
+                             order, the length of each one's bytes and its version
+    points/000000.msgpack    the points' canonical bytes (`node.protocol.point_content`, each a msgpack
+                             `[id, vector float32 bytes, payload]`) back to back in that order, about 1 MiB
+                             per member; all members together are what the content digest hashes
 Collection snapshot:
     manifest.json            {"format_version", "kind": "collection", "collection", "peer_id", "config",
                               "shards": [ids]}
@@ -20,13 +23,16 @@ Full-storage snapshot:
 
 Writing never needs the whole archive in memory: every member is at most about `chunk_bytes`, so the tar
 header (which needs the size first) is written after each member is packed. Reading refuses absolute
-paths, `..`, links and devices, checks every member against `checksums.json` and the counts and content
-digest against the manifest, and never writes anything to disk, so a malicious, truncated or corrupt
-archive cannot touch existing data.
+paths, `..`, links and devices, checks every member against `checksums.json`, the index and the content
+digest against the manifest (one SHA-256 over the points members), and, for a snapshot from outside (not a
+peer's transfer stream), decodes every point to check it is the one the index names. It never writes
+anything to disk, so a malicious, truncated or corrupt archive cannot touch existing data.
 """
 
 from __future__ import annotations
 
+import bisect
+import hashlib
 import io
 import itertools
 import json
@@ -36,33 +42,36 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any
 
 import msgpack
 
 from node.errors import BadInput, CorruptSnapshot
-from node.protocol import digest_hex, point_hash
-from node.shard import PointRecord, ShardView
+from node.protocol import EMPTY_DIGEST, ids_sorted
+from node.shard import CorruptPoint, PointSet, ShardView, contents_slice, gc_paused, record_decode
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CHUNK_BYTES = 1 << 20
 MANIFEST = "manifest.json"
 TOMBSTONES = "tombstones.msgpack"
+INDEX = "index.msgpack"
 CHECKSUMS = "checksums.json"
 BLOCK = 512
 
 Member = tuple[str, bytes]
 
 
-def tar_member(name: str, data: bytes, mtime: float | None = None) -> bytes:
-    """One regular-file tar member (header, data, padding)."""
+def tar_member(name: str, data: bytes, mtime: float | None = None) -> Iterator[bytes]:
+    """One regular-file tar member: header, data (as is, not copied), padding."""
     info = tarfile.TarInfo(name)
     info.size = len(data)
     info.mtime = int(mtime if mtime is not None else time.time())
     info.mode = 0o644
-    header = info.tobuf(format=tarfile.USTAR_FORMAT)
     padding = (BLOCK - len(data) % BLOCK) % BLOCK
-    return header + data + b"\0" * padding
+    yield info.tobuf(format=tarfile.USTAR_FORMAT)
+    yield data
+    if padding:
+        yield b"\0" * padding
 
 
 def tar_end() -> bytes:
@@ -71,48 +80,21 @@ def tar_end() -> bytes:
 
 def shard_members(manifest: dict[str, Any], view: ShardView, prefix: str = "",
                   chunk_bytes: int = CHUNK_BYTES) -> Iterator[Member]:
-    """The members `(name, data)` of one shard; points are grouped into members of about `chunk_bytes`."""
+    """The members `(name, data)` of one shard: manifest, tombstones, index, then the points' bytes joined
+    into members of about `chunk_bytes` (whole points only)."""
+    points = view.points
     yield prefix + MANIFEST, json.dumps(manifest, sort_keys=True).encode()
-    packer = msgpack.Packer(use_bin_type=True)
-    yield prefix + TOMBSTONES, packer.pack(view.tombstones)
-    if view.packed is not None:
-        yield from packed_members(view.packed, prefix, chunk_bytes)
-        return
-    records = iter(view.points.items())
-    count = 1024  # records per member, adjusted so that members come out at about `chunk_bytes`
-    for number in itertools.count():
-        batch = list(itertools.islice(records, count))
-        if not batch:
-            return
-        data = packer.pack(batch)  # one C call per member: [[id, [vector, payload, version]], ...]
-        yield f"{prefix}points/{number:06d}.msgpack", data
-        count = max(1, count * chunk_bytes // max(1, len(data)))
-
-
-def array_header(count: int) -> bytes:
-    """msgpack's header of an array of `count` elements."""
-    if count < 16:
-        return bytes([0x90 | count])
-    if count < 1 << 16:
-        return b"\xdc" + count.to_bytes(2, "big")
-    return b"\xdd" + count.to_bytes(4, "big")
-
-
-def packed_members(packed: dict[Any, bytes], prefix: str, chunk_bytes: int) -> Iterator[Member]:
-    """Points members from points already packed by the shard: the same bytes as packing the records,
-    joined instead of packed again."""
-    parts: list[bytes] = []
-    size = 0
-    number = 0
-    for data in packed.values():
-        parts.append(data)
-        size += len(data)
-        if size >= chunk_bytes:
-            yield f"{prefix}points/{number:06d}.msgpack", b"".join([array_header(len(parts)), *parts])
+    yield prefix + TOMBSTONES, msgpack.packb(view.tombstones, use_bin_type=True)
+    lengths = [len(data) for data in points.contents]
+    yield prefix + INDEX, msgpack.packb({"ids": points.ids, "lengths": lengths, "versions": points.versions},
+                                        use_bin_type=True)
+    start = size = number = 0
+    for end, length in enumerate(lengths, start=1):
+        size += length
+        if size >= chunk_bytes or end == len(lengths):
+            yield f"{prefix}points/{number:06d}.msgpack", b"".join(points.contents[start:end])
             number += 1
-            parts, size = [], 0
-    if parts:
-        yield f"{prefix}points/{number:06d}.msgpack", b"".join([array_header(len(parts)), *parts])
+            start, size = end, 0
 
 
 def tar_stream(members: Iterator[Member]) -> Iterator[bytes]:
@@ -120,8 +102,9 @@ def tar_stream(members: Iterator[Member]) -> Iterator[bytes]:
     checksums: dict[str, int] = {}
     for name, data in members:
         checksums[name] = zlib.crc32(data)
-        yield tar_member(name, data)
-    yield tar_member(CHECKSUMS, json.dumps({"crc32": checksums}, sort_keys=True).encode()) + tar_end()
+        yield from tar_member(name, data)
+    yield from tar_member(CHECKSUMS, json.dumps({"crc32": checksums}, sort_keys=True).encode())
+    yield tar_end()
 
 
 def shard_manifest(collection: str, shard_id: int, info: dict[str, Any],
@@ -151,9 +134,8 @@ def collection_tar_chunks(manifest: dict[str, Any], shards: dict[int, tuple[dict
 @dataclass
 class ShardContent:
     manifest: dict[str, Any]
-    points: list[tuple[Any, PointRecord]] = field(default_factory=list)
+    points: PointSet = field(default_factory=PointSet)
     tombstones: dict[Any, int] = field(default_factory=dict)
-    packed: list[bytes] = field(default_factory=list)  # each point's msgpack bytes, aligned with `points`
 
 
 @dataclass
@@ -175,9 +157,11 @@ def member_check(member: tarfile.TarInfo) -> None:
 class Members:
     """Reads members' data by name, each checked against the CRC-32 listed in `checksums.json`."""
 
-    def __init__(self, archive: tarfile.TarFile, by_name: dict[str, tarfile.TarInfo]) -> None:
+    def __init__(self, archive: tarfile.TarFile, by_name: dict[str, tarfile.TarInfo],
+                 buffer: memoryview | None = None) -> None:
         self.archive = archive
         self.by_name = by_name
+        self.buffer = buffer  # the whole archive, when it is in memory: members are slices of it, not copies
         if CHECKSUMS not in by_name:
             raise CorruptSnapshot(f"Invalid snapshot: no {CHECKSUMS} (truncated, or not a shardsim snapshot)")
         listed = self.json_raw(CHECKSUMS).get("crc32")
@@ -185,15 +169,27 @@ class Members:
             raise CorruptSnapshot(f"Invalid snapshot: {CHECKSUMS} does not list the archive's members (corrupt)")
         self.checksums: dict[str, int] = listed
 
-    def raw(self, name: str) -> bytes:
+    def raw(self, name: str) -> bytes | memoryview:
+        info = self.by_name[name]
+        if self.buffer is not None:
+            data: bytes | memoryview = self.buffer[info.offset_data:info.offset_data + info.size]
+        else:
+            data = self.archive_read(info)
+        if len(data) != info.size:
+            raise CorruptSnapshot(f"Invalid snapshot: archive is truncated ({name} has {len(data)} of "
+                                  f"{info.size} bytes)")
+        return data
+
+    def archive_read(self, info: tarfile.TarInfo) -> bytes:
         try:
-            file = self.archive.extractfile(self.by_name[name])
+            file = self.archive.fileobj  # a regular member's data is contiguous: one read, no wrapper
             assert file is not None
-            return file.read()
+            file.seek(info.offset_data)
+            return file.read(info.size)
         except (tarfile.TarError, OSError, EOFError) as error:
             raise CorruptSnapshot(f"Invalid snapshot: archive is truncated or corrupt ({error})") from error
 
-    def data(self, name: str) -> bytes:
+    def data(self, name: str) -> bytes | memoryview:
         data = self.raw(name)
         if zlib.crc32(data) != self.checksums[name]:
             raise CorruptSnapshot(f"Invalid snapshot: {name} does not match its checksum (corrupt data)")
@@ -206,9 +202,9 @@ class Members:
         return json_value(name, self.data(name))
 
 
-def json_value(name: str, data: bytes) -> dict[str, Any]:
+def json_value(name: str, data: bytes | memoryview) -> dict[str, Any]:
     try:
-        value = json.loads(data)
+        value = json.loads(bytes(data))
     except ValueError as error:
         raise CorruptSnapshot(f"Invalid snapshot: {name} is not valid JSON") from error
     if not isinstance(value, dict):
@@ -216,47 +212,64 @@ def json_value(name: str, data: bytes) -> dict[str, Any]:
     return value
 
 
-def points_decode(name: str, data: bytes) -> tuple[list[tuple[Any, PointRecord]], list[bytes]]:
-    """The points of one member, and each point's packed bytes (sliced out, so the new shard does not have
-    to pack them again). A malformed point is dropped, which the count check then reports."""
-    points: list[tuple[Any, PointRecord]] = []
-    packed: list[bytes] = []
-    try:
-        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(data) + 16)
-        unpacker.feed(data)
-        count = unpacker.read_array_header()
-        start = unpacker.tell()
-        for _ in range(count):
-            point_id, (vector, payload, version) = unpacker.unpack()
-            end = unpacker.tell()
-            if type(vector) is bytes and type(payload) is dict and type(version) is int:
-                points.append((point_id, (vector, payload, version)))
-                packed.append(data[start:end])
-            start = end
-    except (ValueError, TypeError, msgpack.UnpackException) as error:
-        raise CorruptSnapshot(f"Invalid snapshot: {name} is corrupt ({error})") from error
-    return points, packed
+def index_check(manifest: dict[str, Any], index: Any) -> tuple[list[Any], list[int], list[int]]:
+    """The index's ids, lengths and versions, refused unless well formed, in canonical order and as many as
+    the manifest says."""
+    shard = manifest.get("shard_id")
+    if type(index) is not dict or not all(type(index.get(key)) is list for key in ("ids", "lengths", "versions")):
+        raise CorruptSnapshot(f"Invalid snapshot: the index of shard {shard} is corrupt")
+    ids, lengths, versions = index["ids"], index["lengths"], index["versions"]
+    if not len(ids) == len(lengths) == len(versions) == manifest.get("points_count"):
+        raise CorruptSnapshot(f"Invalid snapshot: shard {shard} has {len(ids)} points, its manifest says "
+                              f"{manifest.get('points_count')} (truncated or corrupt)")
+    if not set(map(type, itertools.chain(lengths, versions))) <= {int} or not set(map(type, ids)) <= {int, str} \
+            or (lengths and min(lengths) <= 0):
+        raise CorruptSnapshot(f"Invalid snapshot: the index of shard {shard} is corrupt")
+    if ids_sorted(ids) != ids or len(set(ids)) != len(ids) or (ids and type(ids[0]) is int and ids[0] < 0):
+        raise CorruptSnapshot(f"Invalid snapshot: the points of shard {shard} are not in id order or repeat")
+    return ids, lengths, versions
 
 
-def shard_verify(content: ShardContent) -> None:
-    """The points must match the manifest's count and content digest."""
-    manifest = content.manifest
-    if len(content.points) != manifest.get("points_count"):  # (a point with a non-integer version was dropped)
-        raise CorruptSnapshot(f"Invalid snapshot: shard {manifest.get('shard_id')} has {len(content.points)} "
-                           f"points, its manifest says {manifest.get('points_count')} (truncated or corrupt)")
-    total = 0
-    for point_id, (vector, payload, _version) in content.points:
-        total += point_hash(point_id, vector, payload)
-    if digest_hex(total) != manifest.get("digest"):
-        raise CorruptSnapshot(f"Invalid snapshot: content digest of shard {manifest.get('shard_id')} does not "
-                           f"match its manifest (corrupt data)")
+def points_read(files: Members, names: list[str], manifest: dict[str, Any],
+                lengths: list[int]) -> tuple[list[Any], list[tuple[Any, int]]]:
+    """Each point's bytes (slices of the members) and the members with their CRC-32, checking the content
+    digest over all of them."""
+    shard = manifest.get("shard_id")
+    offsets = list(itertools.accumulate(lengths, initial=0))
+    sha = hashlib.sha256()
+    contents: list[Any] = []
+    blocks: list[tuple[Any, int]] = []
+    for name in names:
+        data = files.data(name)
+        blocks.append((data, files.checksums[name]))
+        sha.update(data)
+        first = len(contents)
+        last = bisect.bisect_left(offsets, offsets[first] + len(data))
+        try:
+            if last >= len(offsets) or offsets[last] != offsets[first] + len(data):
+                raise ValueError("a point crosses the end of the member")
+            contents.extend(contents_slice(memoryview(data), lengths[first:last]))
+        except ValueError as error:
+            raise CorruptSnapshot(f"Invalid snapshot: {name} does not match the index ({error})") from error
+    if len(contents) != len(lengths):
+        raise CorruptSnapshot(f"Invalid snapshot: shard {shard} has {len(contents)} points, its index says "
+                              f"{len(lengths)} (truncated or corrupt)")
+    digest = sha.hexdigest() if contents else EMPTY_DIGEST
+    if digest != manifest.get("digest"):
+        raise CorruptSnapshot(f"Invalid snapshot: content digest of shard {shard} does not match its manifest "
+                              f"(corrupt data)")
+    return contents, blocks
 
 
-def snapshot_read(source: Path | IO[bytes]) -> SnapshotContent:
-    """Read and verify a shard or collection snapshot. Raises BadInput / CorruptSnapshot; writes nothing."""
+def snapshot_read(source: Path | bytes, check_points: bool = True) -> SnapshotContent:
+    """Read and verify a shard or collection snapshot. Raises BadInput / CorruptSnapshot; writes nothing.
+
+    `check_points=False` (a peer's transfer stream, already checked by CRC-32 and the content digest) skips
+    decoding every point to match it with the index; points are then checked when first decoded."""
+    buffer = None if isinstance(source, Path) else memoryview(source)
     try:
         archive = tarfile.open(source, mode="r:") if isinstance(source, Path) else tarfile.open(
-            fileobj=source, mode="r:")
+            fileobj=io.BytesIO(source), mode="r:")
     except (tarfile.TarError, OSError) as error:
         raise CorruptSnapshot(f"Invalid snapshot: not a readable tar archive ({error})") from error
     with archive:
@@ -269,26 +282,26 @@ def snapshot_read(source: Path | IO[bytes]) -> SnapshotContent:
         by_name = {member.name: member for member in members if member.isreg()}
         if MANIFEST not in by_name:
             raise BadInput("Invalid snapshot: no manifest.json (not a shardsim snapshot)")
-        files = Members(archive, by_name)
+        files = Members(archive, by_name, buffer)
         manifest = files.json(MANIFEST)
         if manifest.get("format_version") != FORMAT_VERSION:
             raise BadInput(f"Invalid snapshot: unsupported format version {manifest.get('format_version')}")
         kind = manifest.get("kind")
         if kind == "shard":
-            shards = {int(manifest["shard_id"]): shard_content(files, "", manifest)}
+            shards = {int(manifest["shard_id"]): shard_content(files, "", manifest, check_points)}
         elif kind == "collection":
             shards = {}
             for shard_id in manifest.get("shards", []):
                 prefix = f"{int(shard_id)}/"
                 if prefix + MANIFEST not in by_name:
                     raise CorruptSnapshot(f"Invalid snapshot: shard {shard_id} is missing from the archive")
-                shards[int(shard_id)] = shard_content(files, prefix, files.json(prefix + MANIFEST))
+                shards[int(shard_id)] = shard_content(files, prefix, files.json(prefix + MANIFEST), check_points)
         else:
             raise BadInput(f"Invalid snapshot: unknown kind {kind!r}")
         return SnapshotContent(manifest, shards)
 
 
-def shard_content(files: Members, prefix: str, manifest: dict[str, Any]) -> ShardContent:
+def shard_content(files: Members, prefix: str, manifest: dict[str, Any], check_points: bool) -> ShardContent:
     content = ShardContent(manifest)
     names = sorted(name for name in files.by_name if name.startswith(prefix + "points/"))
     if prefix + TOMBSTONES in files.by_name:
@@ -299,11 +312,22 @@ def shard_content(files: Members, prefix: str, manifest: dict[str, Any]) -> Shar
         if not isinstance(tombstones, dict):
             raise CorruptSnapshot("Invalid snapshot: tombstones are corrupt")
         content.tombstones = tombstones
-    for name in names:
-        points, packed = points_decode(name, files.data(name))
-        content.points.extend(points)
-        content.packed.extend(packed)
-    shard_verify(content)
+    if prefix + INDEX not in files.by_name:
+        raise CorruptSnapshot(f"Invalid snapshot: shard {manifest.get('shard_id')} has no {INDEX}")
+    try:
+        index = msgpack.unpackb(files.data(prefix + INDEX), raw=False, strict_map_key=False)
+    except (ValueError, msgpack.UnpackException) as error:
+        raise CorruptSnapshot(f"Invalid snapshot: the index is corrupt ({error})") from error
+    ids, lengths, versions = index_check(manifest, index)
+    with gc_paused():
+        contents, blocks = points_read(files, names, manifest, lengths)
+    if check_points:
+        try:
+            for point_id, data in zip(ids, contents, strict=True):
+                record_decode(point_id, data, 0)
+        except CorruptPoint as error:
+            raise CorruptSnapshot(f"Invalid snapshot: {error.message}") from error
+    content.points = PointSet(ids, contents, versions, blocks)
     return content
 
 

@@ -17,7 +17,13 @@ from typing import Any
 from node.errors import BadInput
 from node.service import Node
 from node.snapshot_files import name_unique, snapshot_write, timestamp_now, timestamp_text
-from node.snapshot_format import collection_tar_chunks, full_tar_write, shard_manifest, shard_tar_chunks
+from node.snapshot_format import (
+    FORMAT_VERSION,
+    collection_tar_chunks,
+    full_tar_write,
+    shard_manifest,
+    shard_tar_chunks,
+)
 from node.storage import Collection
 
 
@@ -34,7 +40,7 @@ def collection_chunks(node: Node, collection: Collection) -> Iterator[bytes]:
     for shard_id, shard in collection.shards.items():
         view = shard.view()
         shards[shard_id] = (shard_manifest(collection.name, shard_id, view.info, collection.config), view)
-    manifest = {"format_version": 1, "kind": "collection", "collection": collection.name,
+    manifest = {"format_version": FORMAT_VERSION, "kind": "collection", "collection": collection.name,
                 "peer_id": node.peer_id, "config": collection.config, "shards": sorted(shards)}
     return collection_tar_chunks(manifest, shards, node.settings.chunk_bytes)
 

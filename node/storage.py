@@ -21,7 +21,7 @@ from typing import Any
 
 from node.errors import BadInput, collection_not_found, shard_not_found
 from node.protocol import PointId, shard_for_point
-from node.shard import PointRecord, Shard, shard_build_aside, shard_directory_repair, shard_directory_swap
+from node.shard import PointSet, Shard, shard_build_aside, shard_directory_repair, shard_directory_swap
 
 COLLECTION_NAME_RE = re.compile(r"^[A-Za-z0-9_\-.]{1,255}$")
 DISTANCES = ("Cosine", "Euclid", "Dot", "Manhattan")
@@ -100,13 +100,12 @@ class Collection:
         if remove_data:
             shutil.rmtree(self.shard_directory(shard_id), ignore_errors=True)
 
-    def shard_replace(self, shard_id: int, seq: int, points: list[tuple[PointId, PointRecord]],
-                      tombstones: dict[PointId, int] | None = None, digest: str | None = None,
-                      packed: list[bytes] | None = None) -> Shard:
+    def shard_replace(self, shard_id: int, seq: int, points: PointSet,
+                      tombstones: dict[PointId, int] | None = None, digest: str | None = None) -> Shard:
         """Swap in new content for a shard atomically (built aside, then renamed into place).
 
         With the content's verified `digest`, the new shard is adopted from memory; otherwise it is opened
-        from the file just written (which hashes every point again)."""
+        from the file just written."""
         live = self.shard_directory(shard_id)
         prepared = live.with_name(f"{live.name}.new-{secrets.token_hex(4)}")
         try:
@@ -120,7 +119,7 @@ class Collection:
             old.close()
         shard_directory_swap(live, prepared)
         if digest is not None:
-            shard = Shard.adopt(live, self.name, shard_id, seq, points, tombstones or {}, digest, packed)
+            shard = Shard.adopt(live, self.name, shard_id, seq, points, tombstones or {}, digest)
         else:
             shard = Shard.open(live, self.name, shard_id)
         shard.update_hooks = hooks

@@ -18,16 +18,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import itertools
 import logging
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from node.errors import BadInput, NodeError, ServiceError
-from node.shard import Operation, Shard, ShardView
-from node.snapshot_format import shard_manifest, shard_tar_chunks, snapshot_read
+from node.shard import Operation, Shard
+from node.snapshot_format import snapshot_read
 
 log = logging.getLogger("shardsim.node")
 RETRY_WAITS_S = (1.0, 2.0)
@@ -72,21 +70,12 @@ def transfer_body(transfer: dict[str, Any], **extra: Any) -> dict[str, Any]:
             "to": transfer["to"], **extra}
 
 
-def snapshot_length(shard: Shard, collection_config: dict[str, Any], collection: str, shard_id: int,
-                    sample_count: int = 256) -> int:
-    """The expected size of the shard's snapshot stream, for progress: a dry pack of a sample of points
-    scaled to the whole shard (packing all of it would cost as much as the stream itself)."""
-    points = list(itertools.islice(shard.points.items(), sample_count))
-    info = shard.info()
-    sample_view = ShardView(info, dict(points), {})
-    manifest = shard_manifest(collection, shard_id, info, collection_config)
-    empty_view = ShardView(info, {}, {})
-    overhead = sum(len(chunk) for chunk in shard_tar_chunks(manifest, empty_view))
-    if not points:
-        return overhead
-    sample_bytes = sum(len(chunk) for chunk in shard_tar_chunks(manifest, sample_view)) - overhead
-    members = 1 + len(shard.points) * sample_bytes // len(points) // (1 << 20)
-    return overhead + len(shard.points) * sample_bytes // len(points) + members * 1024
+def snapshot_length(shard: Shard) -> int:
+    """The expected size of the shard's snapshot stream, for progress: the points' bytes, about 20 bytes
+    of index per point, a tar header per member of points and the small members."""
+    content_bytes = sum(len(data) for data in shard.packed.values())
+    members = 1 + content_bytes // (1 << 20)
+    return content_bytes + 20 * len(shard.packed) + members * 1024 + 8192
 
 
 async def transfer_drive(agent: Any, transfer: dict[str, Any]) -> None:
@@ -146,16 +135,83 @@ async def report(agent: Any, transfer: dict[str, Any], step: str, **fields: Any)
             await asyncio.sleep(min(0.25 * 2 ** attempt, 2.0))
 
 
+class Reporter:
+    """A transfer's progress reports, sent to the coordinator in order by one background task, so that the
+    transfer never waits for them (each is a state change at the coordinator). At most `limit` wait; a
+    newer byte count replaces an unsent one of the same phase, phases are never dropped. `flush()` waits
+    until everything queued was delivered (before a state change and before answering), and raises what
+    delivering met (TransferGone once the coordinator forgot the transfer)."""
+
+    def __init__(self, agent: Any, transfer: dict[str, Any], limit: int = 64) -> None:
+        self.agent = agent
+        self.transfer = transfer
+        self.limit = limit
+        self.pending: collections.deque[dict[str, Any]] = collections.deque()
+        self.error: BaseException | None = None
+        self.wake = asyncio.Event()
+        self.done = asyncio.Event()
+        self.done.set()
+        self.task: asyncio.Task[None] | None = None
+
+    def progress(self, **fields: Any) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.pending and self.pending[-1].get("phase") == fields.get("phase"):
+            self.pending[-1] = fields  # a newer byte count of the same phase
+        elif len(self.pending) >= self.limit:
+            self.pending[-1] = fields
+        else:
+            self.pending.append(fields)
+        self.done.clear()
+        self.wake.set()
+        if self.task is None:
+            self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.pending and self.error is None:
+                fields = self.pending.popleft()
+                try:
+                    await report(self.agent, self.transfer, "progress", **fields)
+                except TransferGone as error:
+                    self.error = error
+                except (NodeError, aiohttp.ClientError, TimeoutError, OSError) as error:
+                    log.info("transfer progress not reported: %s", describe(error))
+            self.pending.clear()
+            self.done.set()
+
+    async def flush(self) -> None:
+        await self.done.wait()
+        if self.error is not None:
+            raise self.error
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+
+
 async def transfer_attempt(agent: Any, transfer: dict[str, Any], collection: Any, shard: Shard,
                            queue: UpdateQueue, attempt: int) -> None:
-    node = agent.node
-    settings = node.settings
-    total = snapshot_length(shard, collection.config, collection.name, shard.shard_id)
-    await report(agent, transfer, "progress", phase="queue_installed", attempt=attempt, bytes=0,
-                 bytes_total=total)
-    await phase_pause(agent, "queue_installed")
+    reporter = Reporter(agent, transfer)
+    try:
+        await transfer_steps(agent, transfer, shard, queue, attempt, reporter)
+    finally:
+        await reporter.close()
+
+
+async def transfer_steps(agent: Any, transfer: dict[str, Any], shard: Shard, queue: UpdateQueue, attempt: int,
+                         reporter: Reporter) -> None:
+    settings = agent.node.settings
+    total = snapshot_length(shard)
+    reporter.progress(phase="queue_installed", attempt=attempt, bytes=0, bytes_total=total)
+    await phase_pause(agent, "queue_installed", reporter)
     request = transfer_body(transfer, attempt=attempt, bytes_total=total)
-    watcher = asyncio.ensure_future(queue_watch(agent, transfer, queue, attempt))
+    watcher = asyncio.ensure_future(queue_watch(queue, attempt, reporter))
     try:
         result = await agent.peer_call(transfer["to"], "/internal/transfers/recover", request,
                                        settings.transfer_timeout_s)
@@ -165,28 +221,27 @@ async def transfer_attempt(agent: Any, transfer: dict[str, Any], collection: Any
             await watcher
     if queue.overflowed:
         raise TransferFailed(f"update queue overflowed ({queue.limit} updates)")
-    await phase_pause(agent, "restored")
-    await report(agent, transfer, "progress", phase="queued", attempt=attempt, queued=len(queue.items),
-                 bytes=result.get("bytes", total), bytes_total=total)
+    await phase_pause(agent, "restored", reporter)
+    reporter.progress(phase="queued", attempt=attempt, queued=len(queue.items), bytes=result.get("bytes", total),
+                      bytes_total=total)
+    await reporter.flush()
     await report(agent, transfer, "partial", phase="partial", attempt=attempt)
     await replay(agent, transfer, queue)
-    await report(agent, transfer, "progress", phase="queue_replayed", attempt=attempt,
-                 queued=queue.total_count)
-    await phase_pause(agent, "queue_replayed")
+    reporter.progress(phase="queue_replayed", attempt=attempt, queued=queue.total_count)
+    await phase_pause(agent, "queue_replayed", reporter)
+    await reporter.flush()
     await report(agent, transfer, "finish", phase="finished", attempt=attempt)
     await replay(agent, transfer, queue)
 
 
-async def queue_watch(agent: Any, transfer: dict[str, Any], queue: UpdateQueue, attempt: int) -> None:
+async def queue_watch(queue: UpdateQueue, attempt: int, reporter: Reporter) -> None:
     """While the target restores, report how many updates the source has queued (when it changes)."""
     reported = 0
     while True:
         await asyncio.sleep(PROGRESS_INTERVAL_S)
         if queue.total_count != reported:
             reported = queue.total_count
-            with contextlib.suppress(NodeError):
-                await agent.coordinator_call("POST", "/internal/transfers/progress", transfer_body(
-                    transfer, attempt=attempt, queued=reported))
+            reporter.progress(attempt=attempt, queued=reported)
 
 
 async def replay(agent: Any, transfer: dict[str, Any], queue: UpdateQueue) -> None:
@@ -200,11 +255,13 @@ async def replay(agent: Any, transfer: dict[str, Any], queue: UpdateQueue) -> No
                               agent.settings.forward_timeout_s * 2)
 
 
-async def phase_pause(agent: Any, phase: str) -> None:
-    """Scenarios can hold a transfer after a phase (`transfer_phase_pause_s` setting) to key faults to it."""
+async def phase_pause(agent: Any, phase: str, reporter: Reporter) -> None:
+    """Scenarios can hold a transfer after a phase (`transfer_phase_pause_s` setting) to key faults to it;
+    the phase's report is delivered before the pause starts."""
     pauses = agent.view.get("settings", {}).get("transfer_phase_pause_s") or {}
     delay = float(pauses.get(phase, 0) or 0)
     if delay > 0:
+        await reporter.flush()
         await asyncio.sleep(min(delay, 60.0))
 
 
@@ -219,30 +276,34 @@ def describe(error: BaseException) -> str:
 # --- target side -----------------------------------------------------------------------------------------
 
 async def transfer_receive(agent: Any, request: dict[str, Any]) -> dict[str, Any]:
-    """Stream the source's shard snapshot, verify it, and swap it in (if the transfer is still on)."""
-    from node.recovery import content_apply, temp_path
+    """Stream the source's shard snapshot, verify it, and swap it in (if the transfer is still on).
+
+    The stream is kept in memory, not written to a temporary file: the restored shard keeps its points in
+    memory anyway, as slices of these very bytes, and the only disk write is the new shard's base file."""
+    from node.recovery import content_apply
     node = agent.node
     name, shard_id, source = request["collection"], int(request["shard"]), int(request["from"])
+    attempt = int(request.get("attempt", 1))
     transfer = await transfer_registered(agent, request)
     collection = node.storage.get(name)
     if shard_id not in collection.shards:
         raise BadInput(f"Shard {shard_id} is not a local shard of this peer")
-    path = temp_path(node)
+    reporter = Reporter(agent, transfer)
     try:
-        size = await stream_download(agent, transfer, source, path, int(request.get("bytes_total") or 0),
-                                     int(request.get("attempt", 1)))
-        content = await asyncio.to_thread(snapshot_read, path)
+        data = await stream_download(agent, transfer, source, int(request.get("bytes_total") or 0), attempt,
+                                     reporter)
+        content = await asyncio.to_thread(snapshot_read, data, False)
         if shard_id not in content.shards:
             raise ServiceError("the streamed snapshot has no data for the shard")
         async with node.shard_lock(name, -1000 - shard_id):
             await transfer_registered(agent, request)
             await content_apply(node, collection, content, [shard_id])
         manifest = content.shards[shard_id].manifest
-        await report(agent, transfer, "progress", phase="restored", attempt=int(request.get("attempt", 1)),
-                     bytes=size, bytes_total=size)
-        return {"bytes": size, "digest": manifest["digest"], "points_count": manifest["points_count"]}
+        reporter.progress(phase="restored", attempt=attempt, bytes=len(data), bytes_total=len(data))
+        await reporter.flush()
+        return {"bytes": len(data), "digest": manifest["digest"], "points_count": manifest["points_count"]}
     finally:
-        await asyncio.to_thread(path.unlink, True)
+        await reporter.close()
 
 
 async def transfer_registered(agent: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -259,8 +320,9 @@ async def transfer_registered(agent: Any, request: dict[str, Any]) -> dict[str, 
                    f"(aborted?): refusing to replace the shard")
 
 
-async def stream_download(agent: Any, transfer: dict[str, Any], source: int, path: Path, total: int,
-                          attempt: int) -> int:
+async def stream_download(agent: Any, transfer: dict[str, Any], source: int, total: int, attempt: int,
+                          reporter: Reporter) -> bytes:
+    """The source's shard stream, read in chunks (at most `max_upload_bytes`, like an upload)."""
     node = agent.node
     settings = node.settings
     url = f"http://{agent.peer_address(source)}/collections/{transfer['collection']}/shards/" \
@@ -268,23 +330,24 @@ async def stream_download(agent: Any, transfer: dict[str, Any], source: int, pat
     timeout = aiohttp.ClientTimeout(total=settings.transfer_timeout_s, sock_connect=5,
                                     sock_read=settings.download_stall_timeout_s)
     loop = asyncio.get_running_loop()
+    chunks: list[bytes] = []
     size = 0
     last_report = 0.0
     reported_step = 0
+    step_bytes = max(total // PROGRESS_STEPS, 1)
     assert node.session is not None
     async with node.session.get(url, headers=agent.headers, timeout=timeout) as response:
         if response.status != 200:
             raise TransferFailed(f"snapshot stream from {agent.peer_name(source)} answered HTTP "
                                  f"{response.status}")
-        with path.open("wb") as file:
-            async for chunk in response.content.iter_chunked(settings.chunk_bytes):
-                file.write(chunk)
-                size += len(chunk)
-                step_bytes = max(total // PROGRESS_STEPS, 1)
-                if loop.time() - last_report >= PROGRESS_INTERVAL_S or size // step_bytes > reported_step:
-                    last_report = loop.time()
-                    reported_step = size // step_bytes
-                    await report(agent, transfer, "progress", phase="streaming", attempt=attempt, bytes=size,
-                                 bytes_total=max(total, size))
-    await report(agent, transfer, "progress", phase="streamed", attempt=attempt, bytes=size, bytes_total=size)
-    return size
+        async for chunk in response.content.iter_chunked(settings.chunk_bytes):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > settings.max_upload_bytes:
+                raise TransferFailed(f"snapshot stream exceeds {settings.max_upload_bytes} bytes")
+            if loop.time() - last_report >= PROGRESS_INTERVAL_S or size // step_bytes > reported_step:
+                last_report = loop.time()
+                reported_step = size // step_bytes
+                reporter.progress(phase="streaming", attempt=attempt, bytes=size, bytes_total=max(total, size))
+    reporter.progress(phase="streamed", attempt=attempt, bytes=size, bytes_total=size)
+    return b"".join(chunks)

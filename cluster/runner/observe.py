@@ -112,14 +112,8 @@ def snapshot_shards(path: Path) -> list[dict[str, Any]]:
 
 
 def points_decode(data: bytes) -> list[tuple[Any, Any, Any]]:
-    """`(id, vector, payload)` of a points member: one array of `[id, [vector, payload, version]]`, or (the
-    first format) a stream of `[id, vector, payload, version]`."""
+    """`(id, vector, payload)` of a points member: the points' canonical bytes back to back, each a msgpack
+    `[id, vector, payload]` (node/snapshot_format.py)."""
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=1 << 30)
     unpacker.feed(data)
-    points: list[tuple[Any, Any, Any]] = []
-    for item in unpacker:
-        if item and isinstance(item[0], list):
-            points.extend((pid, record[0], record[1]) for pid, record in item)
-        else:
-            points.append((item[0], item[1], item[2]))
-    return points
+    return [(item[0], item[1], item[2]) for item in unpacker]

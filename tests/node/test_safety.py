@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from node.snapshot_format import FORMAT_VERSION
 from tests.node.client import NodeClient, files_under, points_make, tar_bytes
 from tests.processes import NodeProcess
 
@@ -42,7 +43,7 @@ async def test_traversing_snapshot_names_are_404(client: NodeClient, node: NodeP
 
 
 def manifest_for(kind: str = "shard") -> bytes:
-    manifest = {"format_version": 1, "kind": kind, "collection": "docs", "shard_id": 0, "points_count": 0,
+    manifest = {"format_version": FORMAT_VERSION, "kind": kind, "collection": "docs", "shard_id": 0, "points_count": 0,
                 "last_seq": 0, "digest": "0" * 64, "config": {"vectors": {"size": 4, "distance": "Cosine"},
                                                             "shard_number": 1}}
     return json.dumps(manifest).encode()
