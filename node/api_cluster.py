@@ -29,7 +29,7 @@ async def collection_cluster_info(request: web.Request) -> web.Response:
                  for shard_id, shard in sorted(collection.shards.items())]
         return ok(request, {"peer_id": node.peer_id, "shard_count": collection.shard_number,
                             "local_shards": local, "remote_shards": [], "shard_transfers": []})
-    return ok(request, node.cluster.collection_cluster_info(collection))
+    return ok(request, await node.cluster.collection_cluster_info(collection))
 
 
 async def collection_cluster_update(request: web.Request) -> web.Response:

@@ -30,6 +30,7 @@ from node.storage import Collection
 log = logging.getLogger("shardsim.node")
 UPDATABLE = {s.value for s in ReplicaState if s.takes_updates}
 COORDINATOR_CHANGE_TIMEOUT_S = 60.0  # a change waits for the nodes' acks (and, in step mode, for a person)
+TRANSFER_INFO_TIMEOUT_S = 1.0  # live transfer comments for cluster info; the view's copy past this
 
 
 class CoordinatorError(NodeError):
@@ -303,7 +304,15 @@ class ClusterAgent:
                                             "last_update": "1970-01-01T00:00:00Z"},
                 "message_send_failures": {}}
 
-    def collection_cluster_info(self, collection: Collection) -> dict[str, Any]:
+    async def collection_cluster_info(self, collection: Collection) -> dict[str, Any]:
+        """Qdrant's collection cluster info. The transfers' comments (phase, bytes streamed) are read from the
+        coordinator, which keeps progress out of the versioned state it pushes (the view's copy when the
+        coordinator cannot be reached)."""
+        transfers_known = [t for t in self.view["transfers"] if t["collection"] == collection.name]
+        if transfers_known:
+            with contextlib.suppress(NodeError):
+                state = await self.coordinator_call("GET", "/internal/state", None, TRANSFER_INFO_TIMEOUT_S)
+                transfers_known = [t for t in state.get("transfers", []) if t["collection"] == collection.name]
         local, remote = [], []
         for shard_id in range(collection.shard_number):
             for peer, state in sorted(self.replicas(collection.name, shard_id).items()):
@@ -315,7 +324,7 @@ class ClusterAgent:
                     remote.append({"shard_id": shard_id, "peer_id": peer, "state": state})
         transfers = [{"shard_id": t["shard_id"], "from": t["from"], "to": t["to"], "sync": t["sync"],
                       "method": t.get("method", "snapshot"), "comment": t.get("comment")}
-                     for t in self.view["transfers"] if t["collection"] == collection.name]
+                     for t in transfers_known]
         return {"peer_id": self.node.peer_id, "shard_count": collection.shard_number, "local_shards": local,
                 "remote_shards": remote, "shard_transfers": transfers}
 

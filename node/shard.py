@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
 import itertools
 import os
 import shutil
 import time
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,9 +139,10 @@ class PointSet:
     ids: list[PointId] = field(default_factory=list)
     contents: list[Content] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)
-    # the same contents already joined in blocks, each with its CRC-32 (a snapshot's points members): a
-    # base file is then written from them as they are
-    blocks: list[tuple[Content, int]] | None = None
+    # the same contents already joined in blocks (a snapshot's points members), and the SHA-256 of all of
+    # them in order (the content digest): a base file is then written from them as they are
+    blocks: list[Content] | None = None
+    blocks_sha256: str | None = None
 
     @classmethod
     def from_records(cls, records: Iterable[tuple[PointId, PointRecord]]) -> PointSet:
@@ -163,21 +164,25 @@ def base_write(path: Path, header: dict[str, Any], points: PointSet) -> None:
     """Write a base file under a temporary name, fsync it, and rename it into place.
 
     Layout: magic, 8-byte header length, msgpack header (`seq`, `tombstones`, `ids`, `lengths`, `versions`,
-    `blocks`: [[size, CRC-32], ...]), then the points' canonical bytes back to back, in those blocks."""
+    `sha256` of the contents), then the points' canonical bytes back to back. Written from a snapshot, the
+    contents are its points members and their SHA-256 is the digest already checked."""
     temporary = path.with_name(path.name + ".tmp")
     contents = points.contents
     blocks = points.blocks
-    if blocks is None:
-        joined = [b"".join(contents[start:start + 4096]) for start in range(0, len(contents), 4096)]
-        blocks = [(block, zlib.crc32(block)) for block in joined]
+    sha256 = points.blocks_sha256
+    if blocks is None or sha256 is None:
+        blocks = [b"".join(contents[start:start + 4096]) for start in range(0, len(contents), 4096)]
+        hasher = hashlib.sha256()
+        for block in blocks:
+            hasher.update(block)
+        sha256 = hasher.hexdigest()
     header = {**header, "format": BASE_FORMAT_VERSION, "ids": points.ids,
-              "lengths": [len(data) for data in contents], "versions": points.versions,
-              "blocks": [[len(block), crc] for block, crc in blocks]}
+              "lengths": [len(data) for data in contents], "versions": points.versions, "sha256": sha256}
     encoded = msgpack.packb(header, use_bin_type=True)
     with temporary.open("wb") as file:
         file.write(BASE_MAGIC + len(encoded).to_bytes(8, "big"))
         file.write(encoded)
-        for block, _crc in blocks:
+        for block in blocks:
             file.write(block)
         file.flush()
         os.fsync(file.fileno())
@@ -186,7 +191,7 @@ def base_write(path: Path, header: dict[str, Any], points: PointSet) -> None:
 
 
 def base_read(path: Path) -> tuple[dict[str, Any], PointSet]:
-    """A base file's header and points (slices of the file's bytes), each block checked against its CRC."""
+    """A base file's header and points (slices of the file's bytes), checked against its SHA-256."""
     data = memoryview(path.read_bytes())
     try:
         if bytes(data[:len(BASE_MAGIC)]) != BASE_MAGIC:
@@ -195,13 +200,8 @@ def base_read(path: Path) -> tuple[dict[str, Any], PointSet]:
         end = start + int.from_bytes(data[len(BASE_MAGIC):start], "big")
         header = msgpack.unpackb(data[start:end], raw=False, strict_map_key=False)
         blob = data[end:]
-        offset = 0
-        for size, crc in header.pop("blocks"):
-            if zlib.crc32(blob[offset:offset + size]) != crc:
-                raise ValueError("contents do not match their CRC-32")
-            offset += size
-        if offset != len(blob):
-            raise ValueError("blocks do not cover the contents")
+        if hashlib.sha256(blob).hexdigest() != header.pop("sha256"):
+            raise ValueError("contents do not match their SHA-256")
         with gc_paused():
             points = PointSet(list(header.pop("ids")), contents_slice(blob, header.pop("lengths")),
                               list(header.pop("versions")))
@@ -242,6 +242,7 @@ class Shard:
         self.version_last = 0
         self.seq = 0
         self._digest: str | None = EMPTY_DIGEST  # None: changed since last computed
+        self._ordered: PointSet | None = PointSet()  # the points in canonical order, until the next write
         self.update_hooks: list[UpdateHook] = []
         self.wal: Wal | None = None
         self.compacting = False
@@ -259,7 +260,7 @@ class Shard:
         if (directory / BASE_FILE).exists():
             header, points = base_read(directory / BASE_FILE)
             shard._points_set(points)
-            shard._digest = None
+            shard._digest = shard._ordered = None
             shard.tombstones = dict(header.get("tombstones") or {})
             shard.seq = int(header["seq"])
         shard.wal = Wal(directory)
@@ -280,6 +281,7 @@ class Shard:
         shard._points_set(points)
         shard.tombstones = dict(tombstones)
         shard._digest = digest
+        shard._ordered = points
         shard.seq = seq
         shard.wal = Wal(directory)
         return shard
@@ -297,14 +299,16 @@ class Shard:
 
     def view(self) -> ShardView:
         """A point-in-time copy (info, points in canonical order, tombstones) that later writes do not
-        change: lists of references to the points' bytes, no per-point objects."""
-        packed, versions = self.packed, self.versions
-        ids = ids_sorted(packed)
-        contents = [packed[point_id] for point_id in ids]
+        change: lists of references to the points' bytes, no per-point objects. Kept until the next write,
+        so a second snapshot or a transfer right after a snapshot does not sort again."""
+        if self._ordered is None:
+            packed, versions = self.packed, self.versions
+            ids = ids_sorted(packed)
+            contents = [packed[point_id] for point_id in ids]
+            self._ordered = PointSet(ids, contents, [versions[point_id] for point_id in ids])
         if self._digest is None:
-            self._digest = contents_digest(contents)
-        points = PointSet(ids, contents, [versions[point_id] for point_id in ids])
-        return ShardView(self.info(), points, self.tombstones_recent())
+            self._digest = contents_digest(self._ordered.contents)
+        return ShardView(self.info(), self._ordered, self.tombstones_recent())
 
     # -- writing ------------------------------------------------------------------------------------------
     def _put(self, point_id: PointId, record: PointRecord) -> None:
@@ -312,11 +316,11 @@ class Shard:
         self.packed[point_id] = point_content(point_id, vector, payload_sorted(payload), payload_is_sorted=True)
         self.versions[point_id] = version
         self.points._set(point_id, record)  # the payload's keys as the client gave them
-        self._digest = None
+        self._digest = self._ordered = None
 
     def _remove(self, point_id: PointId) -> None:
         if self.packed.pop(point_id, None) is not None:
-            self._digest = None
+            self._digest = self._ordered = None
         self.versions.pop(point_id, None)
         self.points._drop(point_id)
 

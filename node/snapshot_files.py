@@ -61,7 +61,7 @@ def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
     return hasher.hexdigest()
 
 
-def snapshot_write(directory: Path, name: str, chunks: Iterable[bytes]) -> dict[str, Any]:
+def snapshot_write(directory: Path, name: str, chunks: Iterable[bytes | memoryview]) -> dict[str, Any]:
     """Write chunks to `directory/name` atomically with its sidecar; returns the description.
 
     Blocking: call it in a thread.

@@ -36,6 +36,8 @@ import hashlib
 import io
 import itertools
 import json
+import mmap
+import os
 import tarfile
 import time
 import zlib
@@ -58,10 +60,10 @@ INDEX = "index.msgpack"
 CHECKSUMS = "checksums.json"
 BLOCK = 512
 
-Member = tuple[str, bytes]
+Member = tuple[str, bytes | memoryview]
 
 
-def tar_member(name: str, data: bytes, mtime: float | None = None) -> Iterator[bytes]:
+def tar_member(name: str, data: bytes | memoryview, mtime: float | None = None) -> Iterator[bytes | memoryview]:
     """One regular-file tar member: header, data (as is, not copied), padding."""
     info = tarfile.TarInfo(name)
     info.size = len(data)
@@ -88,6 +90,10 @@ def shard_members(manifest: dict[str, Any], view: ShardView, prefix: str = "",
     lengths = [len(data) for data in points.contents]
     yield prefix + INDEX, msgpack.packb({"ids": points.ids, "lengths": lengths, "versions": points.versions},
                                         use_bin_type=True)
+    if points.blocks is not None:  # restored from a snapshot: its points members, as they were
+        for number, block in enumerate(points.blocks):
+            yield f"{prefix}points/{number:06d}.msgpack", block
+        return
     start = size = number = 0
     for end, length in enumerate(lengths, start=1):
         size += length
@@ -97,7 +103,7 @@ def shard_members(manifest: dict[str, Any], view: ShardView, prefix: str = "",
             start, size = end, 0
 
 
-def tar_stream(members: Iterator[Member]) -> Iterator[bytes]:
+def tar_stream(members: Iterator[Member]) -> Iterator[bytes | memoryview]:
     """Pack members as tar chunks, then the `checksums.json` trailer and the end-of-archive marker."""
     checksums: dict[str, int] = {}
     for name, data in members:
@@ -115,13 +121,13 @@ def shard_manifest(collection: str, shard_id: int, info: dict[str, Any],
 
 
 def shard_tar_chunks(manifest: dict[str, Any], view: ShardView,
-                     chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+                     chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes | memoryview]:
     """A whole shard snapshot as a stream of byte chunks of about `chunk_bytes`."""
     return tar_stream(shard_members(manifest, view, chunk_bytes=chunk_bytes))
 
 
 def collection_tar_chunks(manifest: dict[str, Any], shards: dict[int, tuple[dict[str, Any], ShardView]],
-                          chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+                          chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes | memoryview]:
     def members() -> Iterator[Member]:
         yield MANIFEST, json.dumps(manifest, sort_keys=True).encode()
         for shard_id, (shard_manifest_value, view) in sorted(shards.items()):
@@ -231,18 +237,35 @@ def index_check(manifest: dict[str, Any], index: Any) -> tuple[list[Any], list[i
 
 
 def points_read(files: Members, names: list[str], manifest: dict[str, Any],
-                lengths: list[int]) -> tuple[list[Any], list[tuple[Any, int]]]:
-    """Each point's bytes (slices of the members) and the members with their CRC-32, checking the content
-    digest over all of them."""
+                lengths: list[int]) -> tuple[list[Any], list[Any]]:
+    """Each point's bytes (slices of the members) and the members themselves, checking the content digest:
+    one SHA-256 over the members, which also covers every bit their CRC-32s would (those are only read to
+    name the corrupt member when the digest does not match)."""
     shard = manifest.get("shard_id")
     offsets = list(itertools.accumulate(lengths, initial=0))
     sha = hashlib.sha256()
     contents: list[Any] = []
-    blocks: list[tuple[Any, int]] = []
-    for name in names:
-        data = files.data(name)
-        blocks.append((data, files.checksums[name]))
-        sha.update(data)
+    blocks = [files.raw(name) for name in names]
+
+    for block in blocks:
+        sha.update(block)
+    digest_value = sha.hexdigest() if any(len(block) for block in blocks) else EMPTY_DIGEST
+    if digest_value != manifest.get("digest"):
+        for name in names:
+            files.data(name)  # raises for the member whose bytes changed
+        raise CorruptSnapshot(f"Invalid snapshot: content digest of shard {shard} does not match its manifest "
+                              f"(corrupt data)")
+    slices_cut(names, blocks, offsets, lengths, contents)
+    if len(contents) != len(lengths):
+        raise CorruptSnapshot(f"Invalid snapshot: shard {shard} has {len(contents)} points, its index says "
+                              f"{len(lengths)} (truncated or corrupt)")
+    return contents, blocks
+
+
+def slices_cut(names: list[str], blocks: list[Any], offsets: list[int], lengths: list[int],
+               contents: list[Any]) -> None:
+    """Append each point's bytes (a slice of its member) to `contents`; members must hold whole points."""
+    for name, data in zip(names, blocks, strict=True):
         first = len(contents)
         last = bisect.bisect_left(offsets, offsets[first] + len(data))
         try:
@@ -251,14 +274,21 @@ def points_read(files: Members, names: list[str], manifest: dict[str, Any],
             contents.extend(contents_slice(memoryview(data), lengths[first:last]))
         except ValueError as error:
             raise CorruptSnapshot(f"Invalid snapshot: {name} does not match the index ({error})") from error
-    if len(contents) != len(lengths):
-        raise CorruptSnapshot(f"Invalid snapshot: shard {shard} has {len(contents)} points, its index says "
-                              f"{len(lengths)} (truncated or corrupt)")
-    digest = sha.hexdigest() if contents else EMPTY_DIGEST
-    if digest != manifest.get("digest"):
-        raise CorruptSnapshot(f"Invalid snapshot: content digest of shard {shard} does not match its manifest "
-                              f"(corrupt data)")
-    return contents, blocks
+
+
+def file_mapped(path: Path) -> memoryview | None:
+    """The file mapped read-only with its pages loaded up front (MAP_POPULATE): members and points are then
+    slices of the page cache, not copies, and touching them costs no page fault each. The mapping outlives
+    the file's removal and is released when the last slice is."""
+    try:
+        with path.open("rb") as file:
+            if os.fstat(file.fileno()).st_size == 0:
+                return None
+            mapped = mmap.mmap(file.fileno(), 0, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+                               prot=mmap.PROT_READ)
+    except (OSError, ValueError):
+        return None  # read through the archive instead
+    return memoryview(mapped)
 
 
 def snapshot_read(source: Path | bytes, check_points: bool = True) -> SnapshotContent:
@@ -266,7 +296,7 @@ def snapshot_read(source: Path | bytes, check_points: bool = True) -> SnapshotCo
 
     `check_points=False` (a peer's transfer stream, already checked by CRC-32 and the content digest) skips
     decoding every point to match it with the index; points are then checked when first decoded."""
-    buffer = None if isinstance(source, Path) else memoryview(source)
+    buffer = file_mapped(source) if isinstance(source, Path) else memoryview(source)
     try:
         archive = tarfile.open(source, mode="r:") if isinstance(source, Path) else tarfile.open(
             fileobj=io.BytesIO(source), mode="r:")
@@ -327,7 +357,7 @@ def shard_content(files: Members, prefix: str, manifest: dict[str, Any], check_p
                 record_decode(point_id, data, 0)
         except CorruptPoint as error:
             raise CorruptSnapshot(f"Invalid snapshot: {error.message}") from error
-    content.points = PointSet(ids, contents, versions, blocks)
+    content.points = PointSet(ids, contents, versions, blocks, manifest["digest"] if contents else None)
     return content
 
 

@@ -35,7 +35,7 @@ def shard_snapshots_dir(node: Node, collection: str, shard_id: int) -> Path:
     return node.settings.snapshots_dir / collection / "shards" / str(shard_id)
 
 
-def collection_chunks(node: Node, collection: Collection) -> Iterator[bytes]:
+def collection_chunks(node: Node, collection: Collection) -> Iterator[bytes | memoryview]:
     shards = {}
     for shard_id, shard in collection.shards.items():
         view = shard.view()
@@ -56,7 +56,7 @@ async def collection_snapshot_create(node: Node, collection: Collection) -> dict
     return description
 
 
-def shard_chunks(node: Node, collection: Collection, shard_id: int) -> Iterator[bytes]:
+def shard_chunks(node: Node, collection: Collection, shard_id: int) -> Iterator[bytes | memoryview]:
     shard = collection.shard_local(shard_id)
     view = shard.view()
     manifest = shard_manifest(collection.name, shard_id, view.info, collection.config)
@@ -93,7 +93,7 @@ async def full_snapshot_create(node: Node) -> dict[str, Any]:
     return description
 
 
-def full_chunks(staging: Path, files: dict[str, Path]) -> Iterator[bytes]:
+def full_chunks(staging: Path, files: dict[str, Path]) -> Iterator[bytes | memoryview]:
     archive = staging / "full.tar"
     full_tar_write(archive, files)
     with archive.open("rb") as file:
@@ -101,7 +101,7 @@ def full_chunks(staging: Path, files: dict[str, Path]) -> Iterator[bytes]:
             yield chunk
 
 
-async def shard_stream(node: Node, collection: Collection, shard_id: int) -> AsyncGenerator[bytes, None]:
+async def shard_stream(node: Node, collection: Collection, shard_id: int) -> AsyncGenerator[bytes | memoryview, None]:
     """The shard snapshot tar, built on the fly from a point-in-time view of the shard.
 
     The shard keeps its points already packed, so building a chunk is a join and a CRC (well under a

@@ -19,6 +19,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -276,11 +277,10 @@ def describe(error: BaseException) -> str:
 # --- target side -----------------------------------------------------------------------------------------
 
 async def transfer_receive(agent: Any, request: dict[str, Any]) -> dict[str, Any]:
-    """Stream the source's shard snapshot, verify it, and swap it in (if the transfer is still on).
-
-    The stream is kept in memory, not written to a temporary file: the restored shard keeps its points in
-    memory anyway, as slices of these very bytes, and the only disk write is the new shard's base file."""
-    from node.recovery import content_apply
+    """Stream the source's shard snapshot to a temporary file, verify it, and swap it in (if the transfer is
+    still on). The file is then read through a populated memory map: the restored shard's points are
+    slices of it, and the only other disk write is the new shard's base file."""
+    from node.recovery import content_apply, temp_path
     node = agent.node
     name, shard_id, source = request["collection"], int(request["shard"]), int(request["from"])
     attempt = int(request.get("attempt", 1))
@@ -288,22 +288,24 @@ async def transfer_receive(agent: Any, request: dict[str, Any]) -> dict[str, Any
     collection = node.storage.get(name)
     if shard_id not in collection.shards:
         raise BadInput(f"Shard {shard_id} is not a local shard of this peer")
+    path = temp_path(node)
     reporter = Reporter(agent, transfer)
     try:
-        data = await stream_download(agent, transfer, source, int(request.get("bytes_total") or 0), attempt,
-                                     reporter)
-        content = await asyncio.to_thread(snapshot_read, data, False)
+        size = await stream_download(agent, transfer, source, path, int(request.get("bytes_total") or 0),
+                                     attempt, reporter)
+        content = await asyncio.to_thread(snapshot_read, path, False)
         if shard_id not in content.shards:
             raise ServiceError("the streamed snapshot has no data for the shard")
         async with node.shard_lock(name, -1000 - shard_id):
             await transfer_registered(agent, request)
             await content_apply(node, collection, content, [shard_id])
         manifest = content.shards[shard_id].manifest
-        reporter.progress(phase="restored", attempt=attempt, bytes=len(data), bytes_total=len(data))
+        reporter.progress(phase="restored", attempt=attempt, bytes=size, bytes_total=size)
         await reporter.flush()
-        return {"bytes": len(data), "digest": manifest["digest"], "points_count": manifest["points_count"]}
+        return {"bytes": size, "digest": manifest["digest"], "points_count": manifest["points_count"]}
     finally:
         await reporter.close()
+        await asyncio.to_thread(path.unlink, True)
 
 
 async def transfer_registered(agent: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -320,9 +322,9 @@ async def transfer_registered(agent: Any, request: dict[str, Any]) -> dict[str, 
                    f"(aborted?): refusing to replace the shard")
 
 
-async def stream_download(agent: Any, transfer: dict[str, Any], source: int, total: int, attempt: int,
-                          reporter: Reporter) -> bytes:
-    """The source's shard stream, read in chunks (at most `max_upload_bytes`, like an upload)."""
+async def stream_download(agent: Any, transfer: dict[str, Any], source: int, path: Path, total: int,
+                          attempt: int, reporter: Reporter) -> int:
+    """Write the source's shard stream to `path`, read in chunks; returns its size."""
     node = agent.node
     settings = node.settings
     url = f"http://{agent.peer_address(source)}/collections/{transfer['collection']}/shards/" \
@@ -330,7 +332,6 @@ async def stream_download(agent: Any, transfer: dict[str, Any], source: int, tot
     timeout = aiohttp.ClientTimeout(total=settings.transfer_timeout_s, sock_connect=5,
                                     sock_read=settings.download_stall_timeout_s)
     loop = asyncio.get_running_loop()
-    chunks: list[bytes] = []
     size = 0
     last_report = 0.0
     reported_step = 0
@@ -340,14 +341,13 @@ async def stream_download(agent: Any, transfer: dict[str, Any], source: int, tot
         if response.status != 200:
             raise TransferFailed(f"snapshot stream from {agent.peer_name(source)} answered HTTP "
                                  f"{response.status}")
-        async for chunk in response.content.iter_chunked(settings.chunk_bytes):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > settings.max_upload_bytes:
-                raise TransferFailed(f"snapshot stream exceeds {settings.max_upload_bytes} bytes")
-            if loop.time() - last_report >= PROGRESS_INTERVAL_S or size // step_bytes > reported_step:
-                last_report = loop.time()
-                reported_step = size // step_bytes
-                reporter.progress(phase="streaming", attempt=attempt, bytes=size, bytes_total=max(total, size))
+        with path.open("wb") as file:
+            async for chunk in response.content.iter_chunked(settings.chunk_bytes):
+                file.write(chunk)
+                size += len(chunk)
+                if loop.time() - last_report >= PROGRESS_INTERVAL_S or size // step_bytes > reported_step:
+                    last_report = loop.time()
+                    reported_step = size // step_bytes
+                    reporter.progress(phase="streaming", attempt=attempt, bytes=size, bytes_total=max(total, size))
     reporter.progress(phase="streamed", attempt=attempt, bytes=size, bytes_total=size)
-    return b"".join(chunks)
+    return size

@@ -191,6 +191,14 @@ async def transfer_step(request: web.Request) -> web.Response:
         await coordinator.transfer_abort_key(transfer, str(body.get("reason", "transfer failed")))
         return reply(True, coordinator.state.version)
     fields: dict[str, Any] = {k: body[k] for k in ("phase", "bytes", "bytes_total", "attempt", "queued") if k in body}
+    if step == "progress":
+        # Progress is not part of the versioned state: it changes many times a second while a stream runs,
+        # and persisting and pushing each would cost every process CPU the stream needs. It is updated in
+        # place, published, and read live by nodes answering cluster info; the next change carries it along.
+        transfer.update(fields)
+        transfer["comment"] = transfer_comment(transfer)
+        coordinator.transfer_event("transfer.phase", dict(transfer))
+        return reply(True, coordinator.state.version)
 
     def update(state: ClusterState) -> dict[str, Any]:
         current = state.transfer_find(*key)
