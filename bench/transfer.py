@@ -6,7 +6,8 @@ on a 2-node cluster (`cluster.launcher.Cluster`), it
    (`GET /collections/{c}/shards/{s}/snapshot`, 1 MiB chunks) through the n2->n1 proxy link, the path the
    transfer's download takes, and directly;
 2. moves the shard n1 -> n2 (`move_shard`, method snapshot) and times it until the target is Active and the
-   source dropped; prints seconds, MB/s and the ratio to the plain download (target >= 0.5);
+   source dropped; prints seconds, MB/s and the ratio to the plain download (target >= 0.5), and where the
+   time went (start, stream, restore, partial/replay/active) from the transfer's phase events;
 3. measures write throughput (batches of 100, wait=true, 2 writers) with no transfer, then during a move back
    n2 -> n1, and prints the ratio.
 """
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import random
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cluster.events.subscriber import events_stream  # noqa: E402
 from cluster.launcher import Cluster  # noqa: E402
 
 CHUNK_BYTES = 1 << 20
@@ -126,11 +130,52 @@ async def main_async(args: argparse.Namespace) -> None:
             print(f"shard stream: {megabytes:.1f} MB; plain download through the {target_name}->{source_name} "
                   f"link {link_s:.2f} s ({megabytes / link_s:.1f} MB/s), direct {direct_s:.2f} s "
                   f"({megabytes / direct_s:.1f} MB/s)")
-            move_s = await move(session, cluster, source, target)
+            async with phases_recorded(cluster) as events:
+                move_s = await move(session, cluster, source, target)
+                await asyncio.sleep(0.3)  # the last events' delivery
             print(f"move {source_name} -> {target_name}: {move_s:.2f} s, {megabytes / move_s:.1f} MB/s; ratio to "
                   f"the plain download through the link {link_s / move_s:.2f} (target >= 0.5), "
                   f"to the direct download {direct_s / move_s:.2f}")
+            print(phases_text(events))
             await write_effect(session, cluster, target, source, args)
+
+
+@contextlib.asynccontextmanager
+async def phases_recorded(cluster: Cluster) -> AsyncIterator[list[dict[str, Any]]]:
+    """The transfer events published meanwhile (each stamped by its publisher, the coordinator)."""
+    events: list[dict[str, Any]] = []
+    subscribed = asyncio.Event()
+
+    async def record() -> None:
+        stream = events_stream(cluster.mqtt_url, cluster.cluster_name, on_subscribed=subscribed.set)
+        async with contextlib.aclosing(stream) as received:
+            async for event in received:
+                if str(event.get("kind", "")).startswith("transfer."):
+                    events.append(event)
+    task = asyncio.ensure_future(record())
+    try:
+        await asyncio.wait_for(subscribed.wait(), 10)
+        yield events
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def phases_text(events: list[dict[str, Any]]) -> str:
+    """Where a move's time went, from its phase events: start, stream, restore, finish (ms)."""
+    at: dict[str, float] = {}
+    for event in events:
+        phase = "started" if event["kind"] == "transfer.started" else str(event.get("phase"))
+        at.setdefault(phase, float(event["ts"]))
+        if event["kind"] == "transfer.finished":
+            at["finished"] = float(event["ts"])
+    marks = ("started", "queue_installed", "streamed", "restored", "finished")
+    if not all(mark in at for mark in marks):
+        return f"phases: incomplete ({sorted(at)})"
+    spans = [("start", "started", "queue_installed"), ("stream", "queue_installed", "streamed"),
+             ("restore", "streamed", "restored"), ("partial, replay, active", "restored", "finished")]
+    return "phases: " + ", ".join(f"{name} {1000 * (at[end] - at[begin]):.0f} ms" for name, begin, end in spans)
 
 
 async def write_effect(session: aiohttp.ClientSession, cluster: Cluster, holder: int, other: int,
