@@ -116,8 +116,12 @@ class Records(Mapping[PointId, PointRecord]):
         return iter(self._packed)
 
     def items(self) -> Iterator[tuple[PointId, PointRecord]]:  # type: ignore[override]
+        """Every point with its record; ids taken up front, so writes meanwhile do not break the iteration
+        (a point deleted meanwhile is skipped)."""
         for point_id in list(self._packed):
-            yield point_id, self[point_id]
+            record = self.get(point_id)
+            if record is not None:
+                yield point_id, record
 
     def values(self) -> Iterator[PointRecord]:  # type: ignore[override]
         for _point_id, record in self.items():

@@ -150,3 +150,13 @@ def test_a_corrupt_base_file_is_reported_not_loaded(tmp_path: Path) -> None:
     base.write_bytes(bytes(data))
     with pytest.raises(Exception, match="corrupt"):
         Shard.open(tmp_path / "src", "docs", 0)
+
+
+def test_points_deleted_during_an_iteration_are_skipped(tmp_path: Path) -> None:
+    shard = shard_with(tmp_path, 10)
+    seen = []
+    for point_id, _record in shard.points.items():
+        seen.append(point_id)
+        if point_id == 2:
+            shard._remove(7)  # as a write landing while a reader walks the shard between awaits
+    assert 7 not in seen and len(seen) == 10 and 8 in seen
