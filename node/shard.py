@@ -123,13 +123,6 @@ class Records(Mapping[PointId, PointRecord]):
             if record is not None:
                 yield point_id, record
 
-    def values(self) -> Iterator[PointRecord]:  # type: ignore[override]
-        for _point_id, record in self.items():
-            yield record
-
-    def copy(self) -> dict[PointId, PointRecord]:
-        return dict(self.items())
-
     def _set(self, point_id: PointId, record: PointRecord) -> None:
         self._decoded[point_id] = record
 

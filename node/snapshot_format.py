@@ -32,7 +32,6 @@ anything to disk, so a malicious, truncated or corrupt archive cannot touch exis
 from __future__ import annotations
 
 import bisect
-import hashlib
 import io
 import itertools
 import json
@@ -49,7 +48,7 @@ from typing import Any
 import msgpack
 
 from node.errors import BadInput, CorruptSnapshot
-from node.protocol import EMPTY_DIGEST, ids_sorted
+from node.protocol import contents_digest, ids_sorted
 from node.shard import CorruptPoint, PointSet, ShardView, contents_slice, gc_paused, record_decode
 
 FORMAT_VERSION = 2
@@ -243,13 +242,9 @@ def points_read(files: Members, names: list[str], manifest: dict[str, Any],
     name the corrupt member when the digest does not match)."""
     shard = manifest.get("shard_id")
     offsets = list(itertools.accumulate(lengths, initial=0))
-    sha = hashlib.sha256()
     contents: list[Any] = []
     blocks = [files.raw(name) for name in names]
-
-    for block in blocks:
-        sha.update(block)
-    digest_value = sha.hexdigest() if any(len(block) for block in blocks) else EMPTY_DIGEST
+    digest_value = contents_digest(block for block in blocks if len(block))
     if digest_value != manifest.get("digest"):
         for name in names:
             files.data(name)  # raises for the member whose bytes changed
