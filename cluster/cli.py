@@ -14,7 +14,7 @@ import sys
 
 SUBCOMMANDS = {
     "run": ("cluster.runner.cli", "run_main"),
-    "up": ("cluster.launcher_cli", "up_main"),
+    "up": ("cluster.launcher.cli", "up_main"),
     "ui": ("cluster.ui.server", "ui_main"),
     "proxy": ("cluster.proxy.server", "main"),
     "events": ("cluster.events.cli", "events_main"),

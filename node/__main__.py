@@ -7,7 +7,7 @@ import sys
 
 from aiohttp import web
 
-from node.app import app_build
+from node.api.app import app_build
 from node.settings import settings_from_args
 
 
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def app_peer_id(app: web.Application) -> int:
-    from node.keys import NODE
+    from node.api.keys import NODE
     return app[NODE].peer_id
 
 

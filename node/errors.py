@@ -1,6 +1,6 @@
 """The node's exception tree and the registry of error kinds.
 
-Every error a request can meet is one of these classes; one middleware (node/app.py) turns it into
+Every error a request can meet is one of these classes; one middleware (node/api/app.py) turns it into
 Qdrant's envelope `{"status": {"error": "<Kind>: <message>"}, "time": t}` with Qdrant's status code.
 `definite` says whether the operation certainly did not happen (a client records `fail`) or might have
 (`info`), in Jepsen's vocabulary.

@@ -1,9 +1,11 @@
 """The node as one object: storage, identity, events, the HTTP client, and the cluster agent.
 
-Route handlers (node/api_*.py) call this object; it decides whether an update or a read is served locally
-(standalone, or a local replica) or through the cluster agent (node/cluster_agent.py), which forwards to
-other peers. Its lifecycle is an async context manager owned by the aiohttp app's cleanup context, and it
-owns every background task (compaction, state pulls, transfers) in one TaskGroup.
+Route handlers (node/api/) call this object; it decides whether an update or a read is served locally
+(standalone, or a local replica) or through the cluster agent, which forwards to other peers. The node sees
+its agent only through `node.replication.seam.ClusterSeam` (the app builder plugs the agent in), so this
+module never imports replication's agent. Its lifecycle is an async context manager owned by the aiohttp
+app's cleanup context, and it owns every background task (compaction, state pulls, transfers) in one
+TaskGroup.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import aiohttp
 
 from node.errors import ServiceError
 from node.eventbus import EventPublisher
-from node.points import shard_read
+from node.replication.seam import ClusterSeam
 from node.settings import NodeSettings
-from node.shard import version_clock
-from node.snapshot_files import partials_clean
-from node.storage import Collection, Storage
+from node.snapshots.files import partials_clean
+from node.storage.collections import Collection, Storage
+from node.storage.points import shard_read
+from node.storage.shard import version_clock
 
 log = logging.getLogger("shardsim.node")
 
@@ -41,7 +44,7 @@ class Node:
         self.version_last = 0
         self.ready = False
         self.stopping = asyncio.Event()
-        self.cluster: Any = None  # node.cluster_agent.ClusterAgent in cluster mode
+        self.cluster: ClusterSeam | None = None  # plugged in by the app builder in cluster mode
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -54,9 +57,7 @@ class Node:
                 asyncio.TaskGroup() as tasks:
             self.session, self.tasks = session, tasks
             tasks.create_task(self._compaction_loop(), name="compaction")
-            if self.settings.clustered:
-                from node.cluster_agent import ClusterAgent
-                self.cluster = ClusterAgent(self)
+            if self.cluster is not None:
                 await self.cluster.start()
             self.ready = True
             self.events.publish("node.started", peer_id=self.peer_id, name=self.name,
@@ -102,7 +103,7 @@ class Node:
         return self.shard_locks.setdefault((collection, shard_id), asyncio.Lock())
 
     def version_next(self) -> int:
-        """A write version above every version this node has handed out (see node/shard.py)."""
+        """A write version above every version this node has handed out (see node/storage/shard.py)."""
         self.version_last = max(self.version_last + (1 << 12), version_clock(self.peer_id))
         return self.version_last
 

@@ -113,7 +113,7 @@ def snapshot_shards(path: Path) -> list[dict[str, Any]]:
 
 def points_decode(data: bytes) -> list[tuple[Any, Any, Any]]:
     """`(id, vector, payload)` of a points member: the points' canonical bytes back to back, each a msgpack
-    `[id, vector, payload]` (node/snapshot_format.py)."""
+    `[id, vector, payload]` (node/snapshots/format.py)."""
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=1 << 30)
     unpacker.feed(data)
     return [(item[0], item[1], item[2]) for item in unpacker]

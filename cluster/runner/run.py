@@ -45,7 +45,7 @@ class RunOptions:
     ui: bool = False
     quiet: bool = False
     cluster_options: dict[str, Any] = field(default_factory=dict)
-    cluster_factory: Callable[..., Cluster] | None = None  # e.g. external mode (cluster/external.py)
+    cluster_factory: Callable[..., Cluster] | None = None  # e.g. external mode (cluster/launcher/external.py)
     on_event: Callable[[Event], None] | None = None
     on_cluster: Callable[[Cluster], Any] | None = None
 

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from cluster.launcher import Cluster
-from cluster.processes import ProcessFailed
+from cluster.launcher.processes import ProcessFailed
 
 Reply = tuple[int, Any]
 CALL_TIMEOUT_S = 30.0

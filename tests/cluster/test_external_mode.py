@@ -27,7 +27,7 @@ from cluster.events.broker import free_port
 from cluster.events.recorder import Recorder
 from cluster.external import cluster_from_args, external_args_add
 from cluster.launcher import Cluster, ClusterNotReady, NodeAddress
-from cluster.processes import ChildProcess, ProcessFailed, ProcessNotOwned, wait_http_ok
+from cluster.launcher.processes import ChildProcess, ProcessFailed, ProcessNotOwned, wait_http_ok
 from cluster.proxy.server import ProxyServer
 
 MOSQUITTO_PATHS = ("mosquitto", "/usr/sbin/mosquitto")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from node.snapshot_format import FORMAT_VERSION
+from node.snapshots.format import FORMAT_VERSION
 from tests.node.client import NodeClient, files_under, points_make, tar_bytes
 from tests.processes import NodeProcess
 

@@ -1,4 +1,4 @@
-"""The shard store alone (node/shard.py, node/wal.py) in a temporary directory: WAL replay, compaction,
+"""The shard store alone (node/storage/shard.py, node/storage/wal.py) in a temporary directory: WAL replay, compaction,
 torn WAL tails, and the atomic swap of a rebuilt shard. What is reopened must equal what was written."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import asyncio
 from pathlib import Path
 
 from node.protocol import shard_digest, vector_pack
-from node.shard import Shard, shard_build_aside, shard_directory_repair, shard_directory_swap, version_clock
-from node.wal import segment_paths
+from node.storage.shard import Shard, shard_build_aside, shard_directory_repair, shard_directory_swap, version_clock
+from node.storage.wal import segment_paths
 
 VERSION_BASE = version_clock()  # recent versions: tombstones younger than the retention are kept
 

@@ -1,4 +1,4 @@
-"""The snapshot format alone (node/snapshot_format.py): what a shard writes reads back equal, the content
+"""The snapshot format alone (node/snapshots/format.py): what a shard writes reads back equal, the content
 digest is one hash over the points members, and a snapshot whose parts disagree is refused before anything
 is restored. No processes: these are the checks every recovery and transfer relies on."""
 
@@ -15,8 +15,8 @@ import pytest
 
 from node.errors import CorruptSnapshot
 from node.protocol import point_content, shard_digest, vector_pack
-from node.shard import CorruptPoint, Shard, record_decode
-from node.snapshot_format import shard_manifest, shard_tar_chunks, snapshot_read
+from node.storage.shard import CorruptPoint, Shard, record_decode
+from node.snapshots.format import shard_manifest, shard_tar_chunks, snapshot_read
 from tests.node.client import tar_bytes
 
 CONFIG = {"vectors": {"size": 2, "distance": "Dot"}, "shard_number": 1}

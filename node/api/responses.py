@@ -2,7 +2,7 @@
 
 Success: 200 `{"result": X, "status": "ok", "time": t}`; background work (`wait=false`): 202
 `{"status": "accepted", "time": t}`; errors: `{"status": {"error": "..."}, "time": t}` (the middleware in
-node/app.py). Parse errors use Qdrant's words: `Format error in JSON body: ...`, `Deserialize error in
+node/api/app.py). Parse errors use Qdrant's words: `Format error in JSON body: ...`, `Deserialize error in
 query parameters: ...`, `Validation error in ...`.
 """
 

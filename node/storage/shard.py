@@ -31,7 +31,7 @@ import msgpack
 
 from node.errors import ServiceError
 from node.protocol import EMPTY_DIGEST, PointId, contents_digest, ids_sorted, payload_sorted, point_content
-from node.wal import Wal
+from node.storage.wal import Wal
 
 BASE_FILE = "points.msgpack"
 BASE_MAGIC = b"SSBASE2\n"

@@ -12,12 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
+from node.api.keys import node_of
+from node.api.responses import json_body, ok, query_bool
 from node.errors import BadInput, FormatError, NotFound
-from node.keys import node_of
-from node.points import delete_parse, id_sort_key, point_id_parse, upsert_parse, vector_parse
 from node.protocol import vector_unpack
-from node.responses import json_body, ok, query_bool
-from node.storage import Collection
+from node.storage.collections import Collection
+from node.storage.points import delete_parse, id_sort_key, point_id_parse, upsert_parse, vector_parse
 
 
 def update_result(operation_id: int, wait: bool) -> dict[str, Any]:

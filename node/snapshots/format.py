@@ -49,7 +49,7 @@ import msgpack
 
 from node.errors import BadInput, CorruptSnapshot
 from node.protocol import contents_digest, ids_sorted
-from node.shard import CorruptPoint, PointSet, ShardView, contents_slice, gc_paused, record_decode
+from node.storage.shard import CorruptPoint, PointSet, ShardView, contents_slice, gc_paused, record_decode
 
 FORMAT_VERSION = 2
 CHUNK_BYTES = 1 << 20

@@ -34,9 +34,9 @@ from node.errors import (
     collection_not_found,
 )
 from node.service import Node
-from node.snapshot_files import file_sha256, snapshot_path
-from node.snapshot_format import SnapshotContent, snapshot_read
-from node.storage import Collection
+from node.snapshots.files import file_sha256, snapshot_path
+from node.snapshots.format import SnapshotContent, snapshot_read
+from node.storage.collections import Collection
 
 PRIORITIES = ("no_sync", "snapshot", "replica")
 TEMP_DIR = ".incoming"

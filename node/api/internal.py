@@ -10,12 +10,13 @@ from typing import Any
 
 from aiohttp import web
 
-from node.errors import FormatError, NotFound, StandaloneMode
-from node.keys import node_of
-from node.points import shard_read
+from node.api.keys import agent_of, node_of
+from node.api.responses import ok, path_int
+from node.errors import FormatError, NotFound
 from node.protocol import MSGPACK_CONTENT_TYPE, msgpack_decode, msgpack_encode
-from node.responses import ok, path_int
-from node.transfer import transfer_drive, transfer_receive
+from node.replication.source import transfer_drive
+from node.replication.target import transfer_receive
+from node.storage.points import shard_read
 
 
 async def shard_digest(request: web.Request) -> web.Response:
@@ -36,13 +37,6 @@ async def digests(request: web.Request) -> web.Response:
 
 def msgpack_response(value: object, status: int = 200) -> web.Response:
     return web.Response(body=msgpack_encode(value), status=status, content_type=MSGPACK_CONTENT_TYPE)
-
-
-def agent_of(request: web.Request) -> Any:
-    node = node_of(request)
-    if node.cluster is None:
-        raise StandaloneMode("Distributed mode disabled")
-    return node.cluster
 
 
 async def msgpack_body(request: web.Request) -> Any:

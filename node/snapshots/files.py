@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from node.errors import snapshot_not_found
-from node.shard import directory_fsync
+from node.storage.shard import directory_fsync
 
 SUFFIX = ".snapshot"
 CHECKSUM_SUFFIX = ".checksum"

@@ -1,7 +1,7 @@
 """Creating snapshots: collection, shard and full-storage snapshots, and the on-the-fly shard stream.
 
 Each snapshot is a point-in-time view of the shards taken in the event loop (a cheap copy), then packed and
-written in a worker thread (node/snapshot_files.py writes atomically, with its `.checksum` sidecar). The
+written in a worker thread (node/snapshots/files.py writes atomically, with its `.checksum` sidecar). The
 stream endpoint packs the same tar chunk by chunk and stores nothing.
 """
 
@@ -16,15 +16,15 @@ from typing import Any
 
 from node.errors import BadInput
 from node.service import Node
-from node.snapshot_files import name_unique, snapshot_write, timestamp_now, timestamp_text
-from node.snapshot_format import (
+from node.snapshots.files import name_unique, snapshot_write, timestamp_now, timestamp_text
+from node.snapshots.format import (
     FORMAT_VERSION,
     collection_tar_chunks,
     full_tar_write,
     shard_manifest,
     shard_tar_chunks,
 )
-from node.storage import Collection
+from node.storage.collections import Collection
 
 
 def collection_snapshots_dir(node: Node, collection: str) -> Path:

@@ -6,7 +6,7 @@ Local mode starts the coordinator (port P) and N nodes (ports P+1..P+N; free por
 as separate processes, with the embedded fault proxy and MQTT broker inside this process, waits until all
 are ready and prints which URL is which, where the logs are, and writes the same as `endpoints.json` in the
 run folder. While it runs, a watch loop reports any process that dies, with the end of its log. Ctrl-C or
-SIGTERM stops every process by PID. `--external` (flags in `cluster/external.py`) joins processes started
+SIGTERM stops every process by PID. `--external` (flags in `cluster/launcher/external.py`) joins processes started
 elsewhere instead: it creates the proxy links and registers the topology, then prints the same listing.
 """
 
@@ -26,9 +26,9 @@ from typing import Any
 
 import aiohttp
 
+from cluster.launcher.cluster import Cluster, ClusterNotReady, run_dir_default
 from cluster.external import cluster_from_args, external_args_add
-from cluster.launcher import Cluster, ClusterNotReady, run_dir_default
-from cluster.processes import ProcessFailed
+from cluster.launcher.processes import ProcessFailed
 from cluster.proxy.client import ToxiproxyError
 
 WATCH_INTERVAL_S = 0.5

@@ -20,12 +20,13 @@ from typing import Any
 
 import aiohttp
 
-from node.errors import ERROR_KINDS, NodeError, NotEnoughReplicas, ServiceError, ShardUnavailable
-from node.points import shard_read
+from node.errors import ERROR_KINDS, BadInput, NodeError, NotEnoughReplicas, ServiceError, ShardUnavailable
 from node.protocol import MSGPACK_CONTENT_TYPE, ReplicaState, msgpack_decode, msgpack_encode
 from node.service import Node
-from node.snapshot_format import SnapshotContent
-from node.storage import Collection
+from node.snapshots.format import SnapshotContent
+from node.snapshots.restore import content_apply
+from node.storage.collections import Collection
+from node.storage.points import shard_read
 
 log = logging.getLogger("shardsim.node")
 UPDATABLE = {s.value for s in ReplicaState if s.takes_updates}
@@ -330,7 +331,6 @@ class ClusterAgent:
 
     # -- snapshot recovery under the priority rules ----------------------------------------------------------
     async def collection_recover(self, collection: Collection, content: SnapshotContent, priority: str) -> None:
-        from node.recovery import content_apply
         mine = sorted(self.my_replicas(self.view, collection.name))
         with_data = [s for s in mine if s in content.shards]
         body = {"collection": collection.name, "peer": self.node.peer_id, "shards": mine}
@@ -347,9 +347,7 @@ class ClusterAgent:
 
     async def shard_recover(self, collection: Collection, shard_id: int, content: SnapshotContent,
                             priority: str) -> None:
-        from node.recovery import content_apply
         if shard_id not in collection.shards:
-            from node.errors import BadInput
             raise BadInput(f"Shard {shard_id} is not a local or queue proxy shard")
         await content_apply(self.node, collection, content, [shard_id])
         await self.coordinator_change("POST", "/internal/recovery/finish", {

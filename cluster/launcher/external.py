@@ -23,7 +23,7 @@ import os
 import re
 from typing import Any
 
-from cluster.launcher import Cluster, ClusterNotReady, NodeAddress
+from cluster.launcher.cluster import Cluster, ClusterNotReady, NodeAddress
 
 NODE_PATTERN = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)=(?:(?P<peer_id>\d+)@)?(?P<host>[^\s:@]+|\[[^\]]+\]):"
                           r"(?P<port>\d+)$")

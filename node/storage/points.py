@@ -14,8 +14,8 @@ from typing import Any
 
 from node.errors import BadInput, FormatError
 from node.protocol import PointId, point_id_normalize, vector_pack, vector_unpack
-from node.shard import Operation, Shard
-from node.storage import Collection
+from node.storage.collections import Collection
+from node.storage.shard import Operation, Shard
 
 
 def point_id_parse(value: Any) -> PointId:

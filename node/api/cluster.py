@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from node.api.keys import node_of
+from node.api.responses import json_body, ok, query_float
 from node.errors import StandaloneMode
-from node.keys import node_of
-from node.responses import json_body, ok, query_float
 
 
 async def cluster_status(request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ process, one proxy per directed link (`n1->n2`, `coord->n2`), the topology (peer
 the coordinator, and the node processes, each on its own 127.0.0.1 port with its own data directory. Every
 process logs to a file in the run folder; stopping the cluster stops every process by PID.
 
-External mode (`coordinator_url` and `external_nodes` given, see `cluster/external.py` for the command-line
+External mode (`coordinator_url` and `external_nodes` given, see `cluster/launcher/external.py` for the command-line
 flags) joins processes that something else started (containers, other hosts): it only creates the proxies
 on the given Toxiproxy, registers the topology and the settings on the coordinator, and waits. Process
 faults need a process this launcher owns, so there they raise `ProcessNotOwned`.
@@ -31,7 +31,7 @@ from typing import Any
 import aiohttp
 
 from cluster.events.broker import EmbeddedBroker
-from cluster.processes import ChildProcess, ProcessNotOwned, port_for_process, wait_http_ok
+from cluster.launcher.processes import ChildProcess, ProcessNotOwned, port_for_process, wait_http_ok
 from cluster.proxy.client import ToxiproxyClient
 from cluster.proxy.server import ProxyServer
 from node.eventbus import EventPublisher

@@ -3,7 +3,7 @@
 Layout under the data directory:
     node.json                                   {"peer_id": ...} (identity kept across restarts)
     collections/{name}/config.json              the collection's config (Qdrant's CollectionParams shape)
-    collections/{name}/shards/{id}/             one Shard (node/shard.py) per local shard
+    collections/{name}/shards/{id}/             one Shard (node/storage/shard.py) per local shard
 A collection exists on a node once its config.json is written; shards are opened when they are local.
 Replacing a shard's data (snapshot recovery, transfers) builds the new shard aside and swaps it in.
 """
@@ -21,7 +21,13 @@ from typing import Any
 
 from node.errors import BadInput, collection_not_found, shard_not_found
 from node.protocol import PointId, shard_for_point
-from node.shard import PointSet, Shard, shard_build_aside, shard_directory_repair, shard_directory_swap
+from node.storage.shard import (
+    PointSet,
+    Shard,
+    shard_build_aside,
+    shard_directory_repair,
+    shard_directory_swap,
+)
 
 COLLECTION_NAME_RE = re.compile(r"^[A-Za-z0-9_\-.]{1,255}$")
 DISTANCES = ("Cosine", "Euclid", "Dot", "Manhattan")

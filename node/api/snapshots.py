@@ -18,12 +18,12 @@ from typing import Any
 
 from aiohttp import web
 
-from node import recovery, snapshots
+from node.api.keys import PLAIN_ERRORS, node_of
+from node.api.responses import accepted, body_string, checksum_valid, json_body, ok, path_int, query_bool
 from node.errors import NodeError
-from node.keys import PLAIN_ERRORS, node_of
-from node.responses import accepted, body_string, checksum_valid, json_body, ok, path_int, query_bool
 from node.service import Node
-from node.snapshot_files import snapshot_delete, snapshot_path, snapshots_list
+from node.snapshots import create, restore
+from node.snapshots.files import snapshot_delete, snapshot_path, snapshots_list
 
 log = logging.getLogger("shardsim.node")
 
@@ -52,7 +52,7 @@ async def file_response(request: web.Request, path: Path) -> web.FileResponse:
 async def collection_list(request: web.Request) -> web.Response:
     node = node_of(request)
     collection = node.storage.get(request.match_info["collection"])
-    return ok(request, snapshots_list(snapshots.collection_snapshots_dir(node, collection.name)))
+    return ok(request, snapshots_list(create.collection_snapshots_dir(node, collection.name)))
 
 
 async def collection_create(request: web.Request) -> web.Response:
@@ -61,8 +61,8 @@ async def collection_create(request: web.Request) -> web.Response:
     wait = query_bool(request, "wait", True)
     if wait:
         collection = node.storage.get(name)
-        return ok(request, await snapshots.collection_snapshot_create(node, collection))
-    return await maybe_background(request, lambda: snapshots.collection_snapshot_create(
+        return ok(request, await create.collection_snapshot_create(node, collection))
+    return await maybe_background(request, lambda: create.collection_snapshot_create(
         node, node.storage.get(name)))
 
 
@@ -70,7 +70,7 @@ async def collection_download(request: web.Request) -> web.StreamResponse:
     request[PLAIN_ERRORS] = True
     node = node_of(request)
     collection = node.storage.get(request.match_info["collection"])
-    directory = snapshots.collection_snapshots_dir(node, collection.name)
+    directory = create.collection_snapshots_dir(node, collection.name)
     return await file_response(request, snapshot_path(directory, request.match_info["name"]))
 
 
@@ -80,7 +80,7 @@ async def collection_delete(request: web.Request) -> web.Response:
 
     async def work() -> bool:
         collection = node.storage.get(name)
-        snapshot_delete(snapshots.collection_snapshots_dir(node, collection.name), snapshot)
+        snapshot_delete(create.collection_snapshots_dir(node, collection.name), snapshot)
         node.events.publish("snapshot.deleted", collection=name, shard=None, name=snapshot, checksum=None,
                             priority=None, size=None)
         return True
@@ -95,13 +95,13 @@ async def collection_recover(request: web.Request) -> web.Response:
     wait = query_bool(request, "wait", True)
     body = await json_body(request)
     location = body_string(body, "location")
-    priority = recovery.priority_parse(body.get("priority"), "Format error in JSON body")
+    priority = restore.priority_parse(body.get("priority"), "Format error in JSON body")
     checksum = checksum_valid(body.get("checksum"), "body")
 
     async def work() -> bool:
         async with node.shard_lock(name, -1):
-            async with recovery.fetched(node, location, None) as path:
-                await recovery.collection_recover(node, name, path, checksum, priority, swapped=False)
+            async with restore.fetched(node, location, None) as path:
+                await restore.collection_recover(node, name, path, checksum, priority, swapped=False)
         return True
     if wait:
         return ok(request, await work())
@@ -112,15 +112,15 @@ async def collection_upload(request: web.Request) -> web.Response:
     node = node_of(request)
     name = request.match_info["collection"]
     wait = query_bool(request, "wait", True)
-    priority = recovery.priority_parse(request.query.get("priority"),
+    priority = restore.priority_parse(request.query.get("priority"),
                                        "Deserialize error in query parameters")
     checksum = checksum_valid(request.query.get("checksum"), "query parameters")
-    path = await recovery.upload_receive(node, request)
+    path = await restore.upload_receive(node, request)
 
     async def work() -> bool:
         try:
             async with node.shard_lock(name, -1):
-                await recovery.collection_recover(node, name, path, checksum, priority, swapped=True)
+                await restore.collection_recover(node, name, path, checksum, priority, swapped=True)
         finally:
             await asyncio.to_thread(path.unlink, True)
         return True
@@ -137,7 +137,7 @@ async def full_list(request: web.Request) -> web.Response:
 
 async def full_create(request: web.Request) -> web.Response:
     node = node_of(request)
-    return await maybe_background(request, lambda: snapshots.full_snapshot_create(node))
+    return await maybe_background(request, lambda: create.full_snapshot_create(node))
 
 
 async def full_download(request: web.Request) -> web.StreamResponse:
@@ -164,7 +164,7 @@ async def full_delete(request: web.Request) -> web.Response:
 
 def shard_target(node: Node, request: web.Request) -> tuple[Any, int]:
     shard_id = path_int(request, "shard")
-    collection = recovery.collection_for_shard(node, request.match_info["collection"], shard_id)
+    collection = restore.collection_for_shard(node, request.match_info["collection"], shard_id)
     return collection, shard_id
 
 
@@ -172,21 +172,21 @@ async def shard_list(request: web.Request) -> web.Response:
     node = node_of(request)
     collection, shard_id = shard_target(node, request)
     collection.shard_local(shard_id)
-    return ok(request, snapshots_list(snapshots.shard_snapshots_dir(node, collection.name, shard_id)))
+    return ok(request, snapshots_list(create.shard_snapshots_dir(node, collection.name, shard_id)))
 
 
 async def shard_create(request: web.Request) -> web.Response:
     node = node_of(request)
     collection, shard_id = shard_target(node, request)
     collection.shard_local(shard_id)
-    return await maybe_background(request, lambda: snapshots.shard_snapshot_create(node, collection, shard_id))
+    return await maybe_background(request, lambda: create.shard_snapshot_create(node, collection, shard_id))
 
 
 async def shard_download(request: web.Request) -> web.StreamResponse:
     request[PLAIN_ERRORS] = True
     node = node_of(request)
     collection, shard_id = shard_target(node, request)
-    directory = snapshots.shard_snapshots_dir(node, collection.name, shard_id)
+    directory = create.shard_snapshots_dir(node, collection.name, shard_id)
     return await file_response(request, snapshot_path(directory, request.match_info["name"]))
 
 
@@ -196,7 +196,7 @@ async def shard_delete(request: web.Request) -> web.Response:
     name = request.match_info["name"]
 
     async def work() -> bool:
-        snapshot_delete(snapshots.shard_snapshots_dir(node, collection.name, shard_id), name)
+        snapshot_delete(create.shard_snapshots_dir(node, collection.name, shard_id), name)
         node.events.publish("snapshot.deleted", collection=collection.name, shard=shard_id, name=name,
                             checksum=None, priority=None, size=None)
         return True
@@ -210,14 +210,14 @@ async def shard_recover(request: web.Request) -> web.Response:
     collection, shard_id = shard_target(node, request)
     body = await json_body(request)
     location = body_string(body, "location")
-    priority = recovery.priority_parse(body.get("priority"), "Format error in JSON body")
+    priority = restore.priority_parse(body.get("priority"), "Format error in JSON body")
     checksum = checksum_valid(body.get("checksum"), "body")
-    directory = snapshots.shard_snapshots_dir(node, collection.name, shard_id)
+    directory = create.shard_snapshots_dir(node, collection.name, shard_id)
 
     async def work() -> bool:
         async with node.shard_lock(collection.name, -2 - shard_id):
-            async with recovery.fetched(node, location, directory) as path:
-                await recovery.shard_recover(node, collection, shard_id, path, checksum, priority,
+            async with restore.fetched(node, location, directory) as path:
+                await restore.shard_recover(node, collection, shard_id, path, checksum, priority,
                                              swapped=False)
         return True
     return await maybe_background(request, work)
@@ -226,15 +226,15 @@ async def shard_recover(request: web.Request) -> web.Response:
 async def shard_upload(request: web.Request) -> web.Response:
     node = node_of(request)
     collection, shard_id = shard_target(node, request)
-    priority = recovery.priority_parse(request.query.get("priority"),
+    priority = restore.priority_parse(request.query.get("priority"),
                                        "Deserialize error in query parameters")
     checksum = checksum_valid(request.query.get("checksum"), "query parameters")
-    path = await recovery.upload_receive(node, request)
+    path = await restore.upload_receive(node, request)
 
     async def work() -> bool:
         try:
             async with node.shard_lock(collection.name, -2 - shard_id):
-                await recovery.shard_recover(node, collection, shard_id, path, checksum, priority, swapped=True)
+                await restore.shard_recover(node, collection, shard_id, path, checksum, priority, swapped=True)
         finally:
             await asyncio.to_thread(path.unlink, True)
         return True
@@ -244,12 +244,12 @@ async def shard_upload(request: web.Request) -> web.Response:
 async def shard_stream(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
     collection, shard_id = shard_target(node, request)
-    chunks = snapshots.shard_stream(node, collection, shard_id)
+    chunks = create.shard_stream(node, collection, shard_id)
     try:
         first = await anext(chunks)  # errors surface before the 200 is sent
         response = web.StreamResponse(headers={
             "Content-Type": "application/octet-stream",
-            "Content-Disposition": f'attachment; filename="{snapshots.stream_file_name(collection.name, shard_id)}"'})
+            "Content-Disposition": f'attachment; filename="{create.stream_file_name(collection.name, shard_id)}"'})
         await response.prepare(request)
         await response.write(first)
         async for chunk in chunks:

@@ -10,10 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
+from node.api.keys import node_of
+from node.api.responses import json_body, ok
 from node.errors import AlreadyExists, collection_not_found
-from node.keys import node_of
-from node.responses import json_body, ok
-from node.storage import Collection, collection_name_check, config_from_request
+from node.storage.collections import Collection, collection_name_check, config_from_request
 
 HNSW_CONFIG = {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000, "max_indexing_threads": 0,
                "on_disk": False}

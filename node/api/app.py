@@ -14,11 +14,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from node import api_cluster, api_collections, api_internal, api_points, api_snapshots
+from node.api import cluster, collections, internal, points, snapshots
+from node.api.keys import AGENT, NODE, PLAIN_ERRORS
+from node.api.responses import REQUEST_START, elapsed, error_body
 from node.errors import NodeError, Unauthorized
-from node.keys import NODE, PLAIN_ERRORS
 from node.protocol import QDRANT_API_VERSION
-from node.responses import REQUEST_START, elapsed, error_body
+from node.replication.agent import ClusterAgent
 from node.service import Node
 from node.settings import NodeSettings
 
@@ -81,6 +82,10 @@ def app_build(settings: NodeSettings) -> web.Application:
     app = web.Application(middlewares=[envelope_middleware], client_max_size=settings.max_upload_bytes)
     node = Node(settings)
     app[NODE] = node
+    if settings.clustered:
+        agent = ClusterAgent(node)
+        node.cluster = agent
+        app[AGENT] = agent
 
     async def node_lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with node.running():
@@ -91,6 +96,6 @@ def app_build(settings: NodeSettings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/livez", healthz)
     app.router.add_get("/readyz", readyz)
-    for module in (api_collections, api_points, api_snapshots, api_cluster, api_internal):
+    for module in (collections, points, snapshots, cluster, internal):
         module.routes_add(app.router)
     return app

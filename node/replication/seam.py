@@ -1,0 +1,49 @@
+"""What the node sees of its cluster agent: a typed seam, so that the node, its routes and snapshot recovery
+call the agent without importing it (the agent imports them: `node.service` never imports replication).
+
+`node.replication.agent.ClusterAgent` is the one implementation; a standalone node has none.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from node.snapshots.format import SnapshotContent
+from node.storage.collections import Collection
+
+
+class ClusterSeam(Protocol):
+    """The calls a clustered node makes on its part in the cluster."""
+
+    async def start(self) -> None:
+        """Register with the coordinator and take the first state (bounded by a deadline)."""
+
+    async def stop(self) -> None:
+        """Stop the agent's own work (transfer drivers); the node's TaskGroup owns the rest."""
+
+    async def update(self, collection: Collection, operations: dict[int, list[Any]], wait: bool) -> None:
+        """Apply one client update (one operation per shard) on every replica that takes updates."""
+
+    async def read(self, collection: Collection, request: dict[str, Any]) -> list[Any]:
+        """One read on every shard, answered by an Active replica; a list of per-shard results."""
+
+    async def collection_create(self, name: str, config: dict[str, Any]) -> None: ...
+
+    async def collection_delete(self, name: str) -> None: ...
+
+    async def collection_operation(self, collection: Collection, body: dict[str, Any],
+                                   timeout_s: float | None) -> bool:
+        """A cluster operation (`move_shard`, `replicate_shard`, ...) passed to the coordinator."""
+
+    def cluster_status(self) -> dict[str, Any]:
+        """`GET /cluster` in Qdrant's shape."""
+
+    async def collection_cluster_info(self, collection: Collection) -> dict[str, Any]:
+        """`GET /collections/{c}/cluster` in Qdrant's shape."""
+
+    async def collection_recover(self, collection: Collection, content: SnapshotContent, priority: str) -> None:
+        """Swap in a collection snapshot's shards under the priority rules (the coordinator decides)."""
+
+    async def shard_recover(self, collection: Collection, shard_id: int, content: SnapshotContent,
+                            priority: str) -> None:
+        """Swap in one shard snapshot under the priority rules."""
