@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 
 from cluster.launcher.cluster import Cluster, ClusterNotReady, run_dir_default
-from cluster.external import cluster_from_args, external_args_add
+from cluster.launcher.external import cluster_from_args, external_args_add
 from cluster.launcher.processes import ProcessFailed
 from cluster.proxy.client import ToxiproxyError
 

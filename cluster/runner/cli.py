@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from cluster.external import cluster_from_args, external_args_add
+from cluster.launcher.external import cluster_from_args, external_args_add
 from cluster.runner.events import Event
 from cluster.runner.run import RunOptions, RunResult, run_scenario
 from cluster.runner.scenario import scenario_paths

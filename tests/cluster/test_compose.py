@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from cluster.external import nodes_parse
+from cluster.launcher.external import nodes_parse
 from node.settings import parser_build
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

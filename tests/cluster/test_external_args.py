@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from cluster.external import cluster_from_args, external_args_add, node_parse, nodes_parse
+from cluster.launcher.external import cluster_from_args, external_args_add, node_parse, nodes_parse
 from cluster.launcher import Cluster, ClusterNotReady, NodeAddress
 
 

@@ -25,7 +25,7 @@ import pytest
 
 from cluster.events.broker import free_port
 from cluster.events.recorder import Recorder
-from cluster.external import cluster_from_args, external_args_add
+from cluster.launcher.external import cluster_from_args, external_args_add
 from cluster.launcher import Cluster, ClusterNotReady, NodeAddress
 from cluster.launcher.processes import ChildProcess, ProcessFailed, ProcessNotOwned, wait_http_ok
 from cluster.proxy.server import ProxyServer
