@@ -1,8 +1,9 @@
 """The import graph of `node/` and `cluster/` (DESIGN section 1).
 
 - Dependencies point one way: `node/` never imports `cluster/`, and `cluster/` reaches into `node/` only for
-  the pure wire types (`node.protocol`) and the event publisher (`node.eventbus`, an MQTT client with no node
-  state, shared so that nodes and cluster tools publish the same way).
+  the pure wire types (`node.protocol`), the event publisher (`node.eventbus`, an MQTT client with no node
+  state, shared so that nodes and cluster tools publish the same way) and the one way to wait and retry
+  (`node.retry`, pure asyncio).
 - No import cycle, counting imports inside functions (they run too, only later). Imports under
   `if TYPE_CHECKING:` never run and are left out.
 - No folder holds more than about ten modules, and every package says what it owns in its docstring.
@@ -15,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("node", "cluster")
-CLUSTER_MAY_IMPORT_FROM_NODE = {"node", "node.protocol", "node.eventbus"}
+CLUSTER_MAY_IMPORT_FROM_NODE = {"node", "node.protocol", "node.eventbus", "node.retry"}
 MODULES_PER_FOLDER_MAX = 11
 
 
