@@ -1,39 +1,58 @@
-"""The node's settings: every limit is named, with its unit last. Filled from the command line."""
+"""The node's settings: every limit is named, with its unit last, and its default written once, here.
+
+`python -m node --help` lists them all: `parser_build` derives one option per field (`node/settings_args.py`),
+so a field added here is a flag with no other edit.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from node.settings_args import setting, settings_args_add, settings_from_namespace
 
-@dataclass
+
+@dataclass(kw_only=True)
 class NodeSettings:
-    data_dir: Path
-    snapshots_dir: Path
-    host: str = "127.0.0.1"
-    port: int = 6333
-    peer_id: int | None = None
-    name: str | None = None
-    api_key: str | None = None
-    max_upload_bytes: int = 8 << 30
-    coordinator_url: str | None = None
-    advertise_address: str | None = None
-    mqtt_url: str | None = None
-    cluster_name: str = "shardsim"
-    default_priority: str = "replica"
-    chunk_bytes: int = 1 << 20
-    download_timeout_s: float = 300.0
-    download_stall_timeout_s: float = 30.0
-    forward_timeout_s: float = 5.0
-    internal_timeout_s: float = 10.0
-    compaction_interval_s: float = 30.0
-    compaction_wal_bytes: int = 32 << 20
-    state_pull_interval_s: float = 2.0
-    transfer_queue_size: int = 100_000
-    transfer_timeout_s: float = 120.0
-    transfer_attempts: int = 3
+    host: str = field(default="127.0.0.1", metadata=setting("address to listen on"))
+    port: int = field(default=6333, metadata=setting("the one HTTP port (public API and /internal/...)"))
+    data_dir: Path = field(default=Path("data"), metadata=setting(
+        "collections, shards, write-ahead logs and node.json (the peer id)"))
+    snapshots_dir: Path = field(metadata=setting("Qdrant's storage.snapshots_path; none means <data-dir>/snapshots"))
+    peer_id: int | None = field(default=None, metadata=setting("none means the one kept in <data-dir>/node.json"))
+    name: str | None = field(default=None, metadata=setting("a readable name such as n1 (events, logs)"))
+    api_key: str | None = field(default=None, metadata=setting(
+        "every route but /healthz, /livez, /readyz needs this key", env="QDRANT__SERVICE__API_KEY"))
+    max_upload_bytes: int = field(default=8 << 30, metadata=setting(
+        "a larger upload or body gets 413; the partial upload is removed"))
+    coordinator_url: str | None = field(default=None, metadata=setting("join a cluster run by this coordinator"))
+    advertise_address: str | None = field(default=None, metadata=setting(
+        "host:port other processes reach this node at (none means host:port)"))
+    mqtt_url: str | None = field(default=None, metadata=setting(
+        "the event bus (mqtt://host:port); none means no events", env="SHARDSIM_MQTT_URL"))
+    cluster_name: str = field(default="shardsim", metadata=setting(
+        "the cluster's name in event topics", env="SHARDSIM_CLUSTER"))
+    default_priority: str = field(default="replica", metadata=setting(
+        "snapshot recovery priority when a request gives none (Qdrant's server: snapshot; its API docs: "
+        "replica)", choices=("replica", "snapshot")))
+    chunk_bytes: int = field(default=1 << 20, metadata=setting("chunk size of snapshot streams and uploads"))
+    download_timeout_s: float = field(default=300.0, metadata=setting(
+        "longest download of a snapshot from a URL"))
+    download_stall_timeout_s: float = field(default=30.0, metadata=setting(
+        "a snapshot download or transfer stream that sends nothing this long fails"))
+    forward_timeout_s: float = field(default=5.0, metadata=setting("a write or read forwarded to a peer"))
+    internal_timeout_s: float = field(default=10.0, metadata=setting("a call to the coordinator"))
+    compaction_interval_s: float = field(default=30.0, metadata=setting(
+        "how often shards are checked for compaction"))
+    compaction_wal_bytes: int = field(default=32 << 20, metadata=setting(
+        "compact a shard once its write-ahead log holds this many bytes"))
+    state_pull_interval_s: float = field(default=2.0, metadata=setting(
+        "how often the cluster state is pulled from the coordinator (besides its pushes)"))
+    transfer_queue_size: int = field(default=100_000, metadata=setting(
+        "updates a transfer source holds for its target while the snapshot streams"))
+    transfer_timeout_s: float = field(default=120.0, metadata=setting("longest stream of one transfer attempt"))
+    transfer_attempts: int = field(default=3, metadata=setting("attempts of a transfer before it is aborted"))
 
     @property
     def clustered(self) -> bool:
@@ -43,39 +62,14 @@ class NodeSettings:
 def parser_build() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m node", description="A shardsim node: Qdrant-compatible "
                                      "REST API for collections, points, snapshots and cluster operations.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=6333)
-    parser.add_argument("--data-dir", type=Path, default=Path("./data"))
-    parser.add_argument("--snapshots-dir", type=Path, default=None,
-                        help="default: <data-dir>/snapshots")
-    parser.add_argument("--peer-id", type=int, default=None, help="default: kept in <data-dir>/node.json")
-    parser.add_argument("--name", default=None, help="a readable name such as n1 (events, logs)")
-    parser.add_argument("--api-key", default=os.environ.get("QDRANT__SERVICE__API_KEY"))
-    parser.add_argument("--max-upload-bytes", type=int, default=8 << 30)
-    parser.add_argument("--coordinator-url", default=None, help="join a cluster run by this coordinator")
-    parser.add_argument("--advertise-address", default=None, help="host:port other processes reach us at")
-    parser.add_argument("--mqtt-url", default=os.environ.get("SHARDSIM_MQTT_URL"))
-    parser.add_argument("--cluster-name", default=os.environ.get("SHARDSIM_CLUSTER", "shardsim"))
-    parser.add_argument("--default-priority", choices=["replica", "snapshot"], default="replica",
-                        help="snapshot recovery priority when the request gives none (Qdrant's server: "
-                             "snapshot; its API docs: replica)")
-    parser.add_argument("--transfer-timeout-s", type=float, default=120.0)
-    parser.add_argument("--compaction-wal-bytes", type=int, default=32 << 20,
-                        help="compact a shard once its write-ahead log holds this many bytes")
-    parser.add_argument("--compaction-interval-s", type=float, default=30.0,
-                        help="how often shards are checked for compaction")
-    parser.add_argument("--download-stall-timeout-s", type=float, default=30.0)
+    settings_args_add(parser, NodeSettings)
     return parser
 
 
 def settings_from_args(argv: list[str] | None = None) -> NodeSettings:
+    """The settings of `python -m node ARGV`: paths made absolute, the snapshots folder inside the data one
+    unless given."""
     args = parser_build().parse_args(argv)
     data_dir = args.data_dir.resolve()
     snapshots_dir = (args.snapshots_dir or data_dir / "snapshots").resolve()
-    return NodeSettings(
-        data_dir=data_dir, snapshots_dir=snapshots_dir, host=args.host, port=args.port, peer_id=args.peer_id,
-        name=args.name, api_key=args.api_key, max_upload_bytes=args.max_upload_bytes,
-        coordinator_url=args.coordinator_url, advertise_address=args.advertise_address,
-        mqtt_url=args.mqtt_url, cluster_name=args.cluster_name, default_priority=args.default_priority,
-        transfer_timeout_s=args.transfer_timeout_s, download_stall_timeout_s=args.download_stall_timeout_s,
-        compaction_wal_bytes=args.compaction_wal_bytes, compaction_interval_s=args.compaction_interval_s)
+    return settings_from_namespace(NodeSettings, args, data_dir=data_dir, snapshots_dir=snapshots_dir)

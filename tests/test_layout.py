@@ -2,8 +2,9 @@
 
 - Dependencies point one way: `node/` never imports `cluster/`, and `cluster/` reaches into `node/` only for
   the pure wire types (`node.protocol`), the event publisher (`node.eventbus`, an MQTT client with no node
-  state, shared so that nodes and cluster tools publish the same way) and the one way to wait and retry
-  (`node.retry`, pure asyncio).
+  state, shared so that nodes and cluster tools publish the same way), the one way to wait and retry
+  (`node.retry`, pure asyncio) and the flags derived from a settings dataclass (`node.settings_args`, pure
+  argparse, shared so that the node's and the coordinator's settings read from the command line alike).
 - No import cycle, counting imports inside functions (they run too, only later). Imports under
   `if TYPE_CHECKING:` never run and are left out.
 - No folder holds more than about ten modules, and every package says what it owns in its docstring.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("node", "cluster")
-CLUSTER_MAY_IMPORT_FROM_NODE = {"node", "node.protocol", "node.eventbus", "node.retry"}
+CLUSTER_MAY_IMPORT_FROM_NODE = {"node", "node.protocol", "node.eventbus", "node.retry", "node.settings_args"}
 MODULES_PER_FOLDER_MAX = 11
 
 

@@ -27,6 +27,7 @@ from cluster.coordinator.pusher import Pusher
 from cluster.coordinator.state import ClusterState, Decision
 from cluster.coordinator.store import StateStore
 from node.eventbus import EventPublisher
+from node.settings_args import setting
 
 log = logging.getLogger("shardsim.coordinator")
 T = TypeVar("T")
@@ -34,22 +35,35 @@ T = TypeVar("T")
 
 @dataclass
 class CoordinatorSettings:
-    db_path: Path
-    host: str = "127.0.0.1"
-    port: int = 6300
-    mqtt_url: str | None = None
-    cluster_name: str = "shardsim"
-    api_key: str | None = None
-    default_priority: str = "replica"
-    incoming_transfers_limit: int = 1
-    outgoing_transfers_limit: int = 1
-    push_timeout_s: float = 2.0
-    acks_timeout_s: float = 3.0
-    health_interval_s: float = 0.5
-    auto_recovery_interval_s: float = 0.5
-    auto_recovery_backoff_s_max: float = 8.0
-    call_timeout_s: float = 5.0
-    step_timeout_s: float = 3600.0
+    """Read from the command line by `python -m cluster.coordinator` (one flag per field, see its --help)."""
+
+    db_path: Path = field(default=Path("coordinator.sqlite"), metadata=setting(
+        "the SQLite file of the cluster state (a restart resumes from it)", flag="--db"))
+    host: str = field(default="127.0.0.1", metadata=setting("address to listen on"))
+    port: int = field(default=6300, metadata=setting("HTTP port of the cluster API"))
+    mqtt_url: str | None = field(default=None, metadata=setting(
+        "the event bus (mqtt://host:port); none means no events", env="SHARDSIM_MQTT_URL"))
+    cluster_name: str = field(default="shardsim", metadata=setting(
+        "the cluster's name in event topics", env="SHARDSIM_CLUSTER"))
+    api_key: str | None = field(default=None, metadata=setting(
+        "the key the nodes require, sent on every call to them", env="QDRANT__SERVICE__API_KEY"))
+    default_priority: str = field(default="replica", metadata=setting(
+        "snapshot recovery priority when a request gives none", choices=("replica", "snapshot")))
+    incoming_transfers_limit: int = field(default=1, metadata=setting(
+        "automatic recovery: transfers into one peer at a time (0 turns it off)"))
+    outgoing_transfers_limit: int = field(default=1, metadata=setting(
+        "automatic recovery: transfers out of one peer at a time (0 turns it off)"))
+    push_timeout_s: float = field(default=2.0, metadata=setting("one push of the state to a node"))
+    acks_timeout_s: float = field(default=3.0, metadata=setting(
+        "how long a change waits for every node to acknowledge the new state"))
+    health_interval_s: float = field(default=0.5, metadata=setting("how often every peer's /readyz is checked"))
+    auto_recovery_interval_s: float = field(default=0.5, metadata=setting(
+        "how often Dead replicas are looked for"))
+    auto_recovery_backoff_s_max: float = field(default=8.0, metadata=setting(
+        "longest wait before recovering the same replica again"))
+    call_timeout_s: float = field(default=5.0, metadata=setting("a call to a node"))
+    step_timeout_s: float = field(default=3600.0, metadata=setting(
+        "step mode: a held decision goes on by itself after this long"))
     extra: dict[str, Any] = field(default_factory=dict)
 
 
