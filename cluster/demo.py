@@ -66,11 +66,15 @@ async def demo(url: str, points: int, out_dir: Path) -> int:
         return 0 if actual == snapshot["checksum"] else 1
 
 
-def demo_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="shardsim demo")
-    parser.add_argument("--points", type=int, default=1000)
-    parser.add_argument("--out", type=Path, default=Path("runs/demo"))
-    args = parser.parse_args(argv)
+def demo_arguments_add(parser: argparse.ArgumentParser) -> None:
+    """The options of `shardsim demo` (wired in cluster/cli.py)."""
+    parser.add_argument("--points", metavar="N", type=int, default=1000, help="points in the sample collection (default %(default)s)")
+    parser.add_argument("--out", metavar="DIR", type=Path, default=Path("runs/demo"),
+                        help="where the downloaded snapshot is saved (default %(default)s)")
+
+
+def demo_main(args: argparse.Namespace) -> int:
+    """`shardsim demo` with the options of `demo_arguments_add`."""
     args.out.mkdir(parents=True, exist_ok=True)
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="shardsim-demo-"))

@@ -15,31 +15,24 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from cluster.events.subscriber import events_stream, topic_filter
+from cluster.events.subscriber import bus_args_add, events_stream, topic_filter
 from cluster.events.view import ClusterView
 
-MQTT_URL_DEFAULT = "mqtt://127.0.0.1:1883"
-CLUSTER_DEFAULT = "shardsim"
 REDRAW_S_MIN = 0.2
 ENVELOPE_FIELDS = ("ts", "source", "kind", "topic", "recv_ts")
 ANSI_HOME_CLEAR = "\x1b[H\x1b[2J"
 
 
-def _parser(prog: str, description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--mqtt-url", default=os.environ.get("SHARDSIM_MQTT_URL", MQTT_URL_DEFAULT),
-                        help="broker url (default $SHARDSIM_MQTT_URL or %(default)s)")
-    parser.add_argument("--cluster", default=os.environ.get("SHARDSIM_CLUSTER", CLUSTER_DEFAULT),
-                        help="cluster name (default $SHARDSIM_CLUSTER or %(default)s)")
-    parser.add_argument("--count", type=int, default=None, help="stop after this many events")
-    parser.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds")
-    return parser
+def stream_args_add(parser: argparse.ArgumentParser) -> None:
+    """The options `events` and `watch` share: the bus, the cluster, when to stop."""
+    bus_args_add(parser)
+    parser.add_argument("--count", metavar="N", type=int, default=None, help="stop after this many events")
+    parser.add_argument("--duration-s", metavar="SECONDS", type=float, default=None, help="stop after this many seconds")
 
 
 def event_line(event: dict[str, Any]) -> str:
@@ -58,12 +51,16 @@ def _field_text(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
-def events_main(argv: list[str]) -> int:
-    """`shardsim events [--mqtt-url URL] [--cluster NAME] [--kind K ...] [--json]`: print events as they come."""
-    parser = _parser("shardsim events", "Print the events of a cluster, one line each.")
+def events_arguments_add(parser: argparse.ArgumentParser) -> None:
+    """The options of `shardsim events` (wired in cluster/cli.py)."""
+    stream_args_add(parser)
     parser.add_argument("--kind", action="append", default=None, help="only this kind (repeatable)")
     parser.add_argument("--json", action="store_true", help="print each payload as raw JSON")
-    args = parser.parse_args(argv)
+
+
+def events_main(args: argparse.Namespace) -> int:
+    """`shardsim events [--mqtt-url URL] [--cluster-name NAME] [--kind K ...] [--json]`: print events as they
+    come."""
     kinds = set(args.kind) if args.kind else None
 
     def show(event: dict[str, Any]) -> None:
@@ -74,9 +71,13 @@ def events_main(argv: list[str]) -> int:
     return _run(_consume(args, kinds, show))
 
 
-def watch_main(argv: list[str]) -> int:
-    """`shardsim watch [--mqtt-url URL] [--cluster NAME]`: a live view of the cluster, from events only."""
-    args = _parser("shardsim watch", "Live view of peers, replica states and transfers.").parse_args(argv)
+def watch_arguments_add(parser: argparse.ArgumentParser) -> None:
+    """The options of `shardsim watch` (wired in cluster/cli.py)."""
+    stream_args_add(parser)
+
+
+def watch_main(args: argparse.Namespace) -> int:
+    """`shardsim watch [--mqtt-url URL] [--cluster-name NAME]`: a live view of the cluster, from events only."""
     view = ClusterView()
     color = sys.stdout.isatty()
     last_draw = 0.0
@@ -85,12 +86,12 @@ def watch_main(argv: list[str]) -> int:
         nonlocal last_draw
         view.apply(event)
         if time.monotonic() - last_draw >= REDRAW_S_MIN:
-            _draw(view, args.cluster, color)
+            _draw(view, args.cluster_name, color)
             last_draw = time.monotonic()
 
-    _draw(view, args.cluster, color)
+    _draw(view, args.cluster_name, color)
     status = _run(_consume(args, None, fold))
-    _draw(view, args.cluster, color)
+    _draw(view, args.cluster_name, color)
     return status
 
 
@@ -111,10 +112,10 @@ async def _consume(args: argparse.Namespace, kinds: set[str] | None,
                    handle: Callable[[dict[str, Any]], None]) -> None:
     """Feed events to `handle` until `--count` events or `--duration-s` seconds (forever without either)."""
     def subscribed() -> None:
-        print(f"# listening on {args.mqtt_url} {topic_filter(args.cluster)}", file=sys.stderr, flush=True)
+        print(f"# listening on {args.mqtt_url} {topic_filter(args.cluster_name)}", file=sys.stderr, flush=True)
 
     seen_count = 0
-    stream = events_stream(args.mqtt_url, args.cluster, kinds, on_subscribed=subscribed)
+    stream = events_stream(args.mqtt_url, args.cluster_name, kinds, on_subscribed=subscribed)
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(args.duration_s), contextlib.aclosing(stream):
             async for event in stream:

@@ -9,9 +9,11 @@ subscribes again; events published while it was away are lost (clean sessions, n
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable
@@ -21,6 +23,8 @@ import aiomqtt
 
 from node.eventbus import TOPIC_ROOT, parse_mqtt_url
 
+MQTT_URL_DEFAULT = "mqtt://127.0.0.1:1883"
+CLUSTER_NAME_DEFAULT = "shardsim"
 CONNECT_TIMEOUT_S = 5.0
 RECONNECT_S_MIN = 0.05
 RECONNECT_S_MAX = 2.0
@@ -28,6 +32,19 @@ KEEPALIVE_S = 10
 INCOMING_MESSAGES_MAX = 100_000
 
 log = logging.getLogger(__name__)
+
+
+def bus_args_add(parser: argparse.ArgumentParser, every_cluster: bool = False) -> None:
+    """`--mqtt-url` and `--cluster-name` of the commands that read the bus (`events`, `watch`, `ui`), with
+    defaults from `SHARDSIM_MQTT_URL` and `SHARDSIM_CLUSTER`. `--cluster`, their spelling before the one
+    spelling of every command, is kept as a hidden alias so that older scripts still run."""
+    parser.add_argument("--mqtt-url", default=os.environ.get("SHARDSIM_MQTT_URL") or MQTT_URL_DEFAULT,
+                        metavar="URL", help=f"the broker (default: $SHARDSIM_MQTT_URL, else {MQTT_URL_DEFAULT})")
+    every = ", '*' for every cluster" if every_cluster else ""
+    parser.add_argument("--cluster-name", default=os.environ.get("SHARDSIM_CLUSTER") or CLUSTER_NAME_DEFAULT,
+                        metavar="NAME",
+                        help=f"whose events{every} (default: $SHARDSIM_CLUSTER, else {CLUSTER_NAME_DEFAULT})")
+    parser.add_argument("--cluster", dest="cluster_name", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def topic_filter(cluster: str | None) -> str:

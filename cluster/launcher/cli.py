@@ -30,27 +30,27 @@ from cluster.launcher.cluster import Cluster, ClusterNotReady, run_dir_default
 from cluster.launcher.external import cluster_from_args, external_args_add
 from cluster.launcher.processes import ProcessFailed
 from cluster.proxy.client import ToxiproxyError
+from cluster.ui.server import live_page_args_add, live_page_start
 
 WATCH_INTERVAL_S = 0.5
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 
-def parser_build() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shardsim up", description="Start a local shardsim cluster (or join "
-                                     "one with --external), print its endpoints, and run until Ctrl-C.")
-    parser.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
-    parser.add_argument("--base-port", type=int, default=None,
+def up_arguments_add(parser: argparse.ArgumentParser) -> None:
+    """The options of `shardsim up` (wired in cluster/cli.py)."""
+    parser.add_argument("--nodes", metavar="N", type=int, default=3, help="number of nodes (default 3)")
+    parser.add_argument("--base-port", metavar="PORT", type=int, default=None,
                         help="coordinator on this port, nodes on the next ones (default: free ports)")
-    parser.add_argument("--run-dir", type=Path, default=None, help="logs and data (default runs/up-<time>)")
+    parser.add_argument("--run-dir", metavar="DIR", type=Path, default=None, help="logs and data (default runs/up-<time>)")
     parser.add_argument("--default-priority", choices=["replica", "snapshot"], default="replica",
+                        metavar="replica|snapshot",
                         help="snapshot recovery priority when a request gives none (default replica)")
-    parser.add_argument("--transfers-limit", type=int, default=1,
+    parser.add_argument("--transfers-limit", metavar="N", type=int, default=1,
                         help="incoming and outgoing transfers per peer for auto-recovery (0 turns it off)")
-    parser.add_argument("--ready-timeout-s", type=float, default=30.0)
-    parser.add_argument("--ui", action="store_true", help="also serve the live page (shardsim ui)")
-    parser.add_argument("--ui-port", type=int, default=8765)
+    parser.add_argument("--ready-timeout-s", metavar="SECONDS", type=float, default=30.0,
+                        help="how long each process may take to become ready (default 30)")
+    live_page_args_add(parser, "also serve the live page (shardsim ui)")
     external_args_add(parser)
-    return parser
 
 
 def ports_check(base_port: int, count: int) -> None:
@@ -89,7 +89,7 @@ def endpoints_text(described: dict[str, Any], elapsed_s: float, default_priority
     lines.append(f"  {'toxiproxy':<12} {described['toxiproxy']}  fault proxy API (Toxiproxy v2), "
                  f"{len(described['links'])} links")
     lines.append(f"  {'mqtt':<12} {described['mqtt']}  live view: shardsim watch --mqtt-url {described['mqtt']} "
-                 f"--cluster {described['cluster_name']}")
+                 f"--cluster-name {described['cluster_name']}")
     lines.append(f"  {'run folder':<12} {described['run_dir']}  (endpoints.json and the logs)")
     lines.append("links (proxy name -> listen address): " + ", ".join(
         f"{name} {address}" for name, address in described["links"].items()))
@@ -128,7 +128,8 @@ async def up(args: argparse.Namespace) -> int:
         ports_check(args.base_port, args.nodes + 1)
     async with contextlib.AsyncExitStack() as stack:
         if args.ui:
-            await ui_start(stack, args)
+            args.cluster_name = args.cluster_name or f"shardsim-up-{os.getpid()}"
+            args.mqtt_url = await live_page_start(stack, args.mqtt_url, args.cluster_name, args.ui_port)
         cluster = cluster_from_args(args, nodes=args.nodes, run_dir=args.run_dir or run_dir_default("up"),
                                     base_port=args.base_port, default_priority=args.default_priority,
                                     transfers_limit=args.transfers_limit, ready_timeout_s=args.ready_timeout_s)
@@ -143,21 +144,8 @@ async def up(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def ui_start(stack: contextlib.AsyncExitStack, args: argparse.Namespace) -> None:
-    """The live page subscribes before the nodes start (so it sees them start): a broker is needed first."""
-    from cluster.events.broker import EmbeddedBroker
-    from cluster.ui.server import UiServer
-    if args.mqtt_url is None:
-        args.mqtt_url = (await stack.enter_async_context(EmbeddedBroker())).url
-    if args.cluster_name is None:
-        args.cluster_name = f"shardsim-up-{os.getpid()}"
-    ui = await stack.enter_async_context(UiServer(args.mqtt_url, args.cluster_name, port=args.ui_port))
-    print(f"live page: {ui.url}", flush=True)
-
-
-def up_main(argv: list[str]) -> int:
-    """Entry point of `shardsim up` (wired in cluster/cli.py)."""
-    args = parser_build().parse_args(argv)
+def up_main(args: argparse.Namespace) -> int:
+    """`shardsim up` with the options of `up_arguments_add`."""
     try:
         return asyncio.run(up(args))
     except (ClusterNotReady, ProcessFailed, ToxiproxyError, aiohttp.ClientError, ValueError) as error:
@@ -166,7 +154,3 @@ def up_main(argv: list[str]) -> int:
     except (asyncio.CancelledError, KeyboardInterrupt):
         print("shardsim up: interrupted while starting; everything started was stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
-
-
-if __name__ == "__main__":
-    sys.exit(up_main(sys.argv[1:]))

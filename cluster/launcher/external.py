@@ -46,21 +46,26 @@ def nodes_parse(items: list[str]) -> list[NodeAddress]:
 
 def external_args_add(parser: argparse.ArgumentParser) -> None:
     """Add the external-mode flags (defaults from the environment) to a command's parser."""
-    group = parser.add_argument_group("external mode (join processes started elsewhere: containers, hosts)")
+    group = parser.add_argument_group("external mode", "Join processes started elsewhere (containers, hosts). "
+                                      "--mqtt-url, --cluster-name and --toxiproxy-url also apply to a local cluster.")
     group.add_argument("--external", action="store_true", default=bool(os.environ.get("SHARDSIM_EXTERNAL")),
-                       help="join running processes instead of starting them (or SHARDSIM_EXTERNAL=1)")
+                       help="join running processes instead of starting them (default: $SHARDSIM_EXTERNAL set)")
     group.add_argument("--node", action="append", default=[], metavar="NAME=PEER_ID@HOST:PORT",
-                       help="a node (repeat, or comma-separate; default SHARDSIM_NODES)")
-    group.add_argument("--coordinator-url", default=os.environ.get("SHARDSIM_COORDINATOR_URL"))
-    group.add_argument("--toxiproxy-url", default=os.environ.get("TOXIPROXY_URL"))
-    group.add_argument("--mqtt-url", default=os.environ.get("SHARDSIM_MQTT_URL"))
-    group.add_argument("--cluster-name", default=os.environ.get("SHARDSIM_CLUSTER"))
-    group.add_argument("--proxy-host", default=os.environ.get("SHARDSIM_PROXY_HOST"),
-                       help="host nodes reach link listen ports at, e.g. toxiproxy")
-    group.add_argument("--proxy-listen-host", default=os.environ.get("SHARDSIM_PROXY_LISTEN_HOST"),
-                       help="where links listen on Toxiproxy (default 0.0.0.0 with --proxy-host, else 127.0.0.1)")
-    group.add_argument("--proxy-base-port", type=int, default=_int_env("SHARDSIM_PROXY_BASE_PORT"),
-                       help="links listen on consecutive ports from here (for firewalls); default any")
+                       help="a node (repeat, or comma-separate; default: $SHARDSIM_NODES)")
+    group.add_argument("--coordinator-url", metavar="URL", default=os.environ.get("SHARDSIM_COORDINATOR_URL"),
+                       help="the coordinator (default: $SHARDSIM_COORDINATOR_URL)")
+    group.add_argument("--toxiproxy-url", metavar="URL", default=os.environ.get("TOXIPROXY_URL"),
+                       help="a Toxiproxy API to use instead of the embedded fault proxy (default: $TOXIPROXY_URL)")
+    group.add_argument("--mqtt-url", metavar="URL", default=os.environ.get("SHARDSIM_MQTT_URL"),
+                       help="a broker to use instead of the embedded one (default: $SHARDSIM_MQTT_URL)")
+    group.add_argument("--cluster-name", metavar="NAME", default=os.environ.get("SHARDSIM_CLUSTER"),
+                       help="the cluster's name in event topics (default: $SHARDSIM_CLUSTER, else a new one)")
+    group.add_argument("--proxy-host", metavar="HOST", default=os.environ.get("SHARDSIM_PROXY_HOST"),
+                       help="host nodes reach link listen ports at, e.g. toxiproxy (default: $SHARDSIM_PROXY_HOST)")
+    group.add_argument("--proxy-listen-host", metavar="HOST", default=os.environ.get("SHARDSIM_PROXY_LISTEN_HOST"),
+                       help="where links listen on Toxiproxy (default: $SHARDSIM_PROXY_LISTEN_HOST, else 0.0.0.0 with --proxy-host, else 127.0.0.1)")
+    group.add_argument("--proxy-base-port", metavar="PORT", type=int, default=_int_env("SHARDSIM_PROXY_BASE_PORT"),
+                       help="links listen on consecutive ports from here (for firewalls) (default: $SHARDSIM_PROXY_BASE_PORT, else any)")
 
 
 def _int_env(name: str) -> int | None:

@@ -2,8 +2,8 @@
 
 Part of `cluster.proxy`. `ProxyServer` is an async context manager that owns the API listener and the
 `ProxyRegistry` (and through it every proxy listener and connection task): leaving it closes them all.
-The launcher embeds it; `python -m cluster.proxy` (or `shardsim proxy`) runs it alone via `main`, which
-serves until SIGINT or SIGTERM.
+The launcher embeds it; `python -m cluster.proxy` (`main`) or `shardsim proxy` (`proxy_main`) runs it alone
+until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -76,15 +76,24 @@ async def _serve(host: str, port: int) -> None:
         await stop.wait()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the fault proxy until SIGINT or SIGTERM; `--host`, `--port` (default 8474, 0 = any)."""
-    parser = argparse.ArgumentParser(prog="shardsim proxy", description="Toxiproxy-compatible fault proxy")
-    parser.add_argument("--host", default="127.0.0.1", help="address of the API (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8474, help="port of the API (default 8474)")
-    arguments = parser.parse_args(argv)
+def proxy_arguments_add(parser: argparse.ArgumentParser) -> None:
+    """The options of `shardsim proxy` and `python -m cluster.proxy`."""
+    parser.add_argument("--host", metavar="HOST", default="127.0.0.1", help="address of the API (default %(default)s)")
+    parser.add_argument("--port", metavar="PORT", type=int, default=8474, help="port of the API (default %(default)s, 0: any)")
+
+
+def proxy_main(args: argparse.Namespace) -> int:
+    """Run the fault proxy until SIGINT or SIGTERM."""
     try:
-        asyncio.run(_serve(arguments.host, arguments.port))
+        asyncio.run(_serve(args.host, args.port))
     except OSError as error:
-        print(f"fault proxy: cannot listen on {arguments.host}:{arguments.port}: {error}", file=sys.stderr)
+        print(f"fault proxy: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m cluster.proxy [--host H] [--port P]`, the same command as `shardsim proxy`."""
+    parser = argparse.ArgumentParser(prog="python -m cluster.proxy", description="Toxiproxy-compatible fault proxy")
+    proxy_arguments_add(parser)
+    return proxy_main(parser.parse_args(argv))

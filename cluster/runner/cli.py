@@ -25,23 +25,24 @@ from cluster.runner.events import Event
 from cluster.runner.run import RunOptions, RunResult, run_scenario
 from cluster.runner.scenario import scenario_paths
 from cluster.runner.step import StepController
+from cluster.ui.server import live_page_args_add, live_page_start
 
 EXIT_PRIORITY = {1: 0, 2: 1, 3: 2, 0: 3}  # correctness first, then liveness, then the tool
 
 
-def parser_build() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shardsim run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def run_arguments_add(parser: argparse.ArgumentParser) -> None:
+    """The options of `shardsim run` (wired in cluster/cli.py)."""
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("target", type=Path, help="a scenario file, or a folder of them")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    parser.add_argument("--seed", metavar="N", type=int, default=1, help="the seed of every random choice (default 1)")
+    parser.add_argument("--runs-dir", metavar="DIR", type=Path, default=Path("runs"),
+                        help="each run writes its report in a new folder here (default runs)")
     parser.add_argument("--step", action="store_true", help="pause before each coordinator decision")
-    parser.add_argument("--step-delay-s", type=float, default=None, help="with --step: go on after this delay")
-    parser.add_argument("--ui", action="store_true", help="serve the live page while it runs")
-    parser.add_argument("--ui-port", type=int, default=8765)
+    parser.add_argument("--step-delay-s", metavar="SECONDS", type=float, default=None, help="with --step: go on after this delay")
+    live_page_args_add(parser, "serve the live page while it runs")
     parser.add_argument("--quiet", action="store_true", help="only the summary")
     external_args_add(parser)
-    return parser
 
 
 class Progress:
@@ -113,15 +114,9 @@ async def extras_start(stack: contextlib.AsyncExitStack, args: argparse.Namespac
     started: list[asyncio.Task[None]] = []
     stack.callback(lambda: [task.cancel() for task in started])
     if args.ui:
-        from cluster.events.broker import EmbeddedBroker
-        from cluster.ui.server import UiServer
-        mqtt_url = args.mqtt_url or os.environ.get("SHARDSIM_MQTT_URL")
-        if mqtt_url is None:
-            mqtt_url = (await stack.enter_async_context(EmbeddedBroker())).url
         cluster_name = args.cluster_name or f"shardsim-run-{os.getpid()}"
+        mqtt_url = await live_page_start(stack, args.mqtt_url, cluster_name, args.ui_port)
         options.cluster_options.update(mqtt_url=mqtt_url, cluster_name=cluster_name)
-        ui = await stack.enter_async_context(UiServer(mqtt_url, cluster_name, port=args.ui_port))
-        print(f"live page: {ui.url}", flush=True)
 
     async def on_cluster(cluster: Any) -> None:
         if step is not None:
@@ -153,8 +148,8 @@ def exit_code_of(results: list[RunResult]) -> int:
     return min(codes, key=lambda code: EXIT_PRIORITY.get(code, 2))
 
 
-def run_main(argv: list[str]) -> int:
-    args = parser_build().parse_args(argv)
+def run_main(args: argparse.Namespace) -> int:
+    """`shardsim run` with the options of `run_arguments_add`."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not args.target.exists():
         print(f"shardsim run: {args.target} does not exist", file=sys.stderr)

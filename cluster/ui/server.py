@@ -3,7 +3,8 @@
 `UiServer` owns two things for the life of an `async with` block: a task that reads the bus
 (`events_stream`, reconnecting by itself) into an `EventBuffer`, and an aiohttp site on `host:port` serving
 `GET /` (the page), `GET /events` (Server-Sent Events, see `sse.py`) and `GET /status` (JSON counters).
-`shardsim up --ui` and `shardsim run --ui` embed it; `ui_main` is the stand-alone command.
+`shardsim up --ui` and `shardsim run --ui` embed it with `live_page_start` (and the same `--ui`, `--ui-port`
+flags, `live_page_args_add`); `ui_arguments_add` and `ui_main` are the stand-alone command.
 """
 
 from __future__ import annotations
@@ -12,21 +13,18 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 from types import TracebackType
 
 from aiohttp import web
 
-from cluster.events.subscriber import events_stream, topic_filter
+from cluster.events.subscriber import bus_args_add, events_stream, topic_filter
 from cluster.ui.buffer import EVENTS_MAX_DEFAULT, EventBuffer
 from cluster.ui.page import page_html
 from cluster.ui.sse import CLUSTER_NAME, EVENT_BUFFER, events_handler
 from node.eventbus import parse_mqtt_url
 
-MQTT_URL_DEFAULT = "mqtt://127.0.0.1:1883"
-CLUSTER_DEFAULT = "shardsim"
 PORT_DEFAULT = 8765
 SUBSCRIBE_TIMEOUT_S = 5.0
 SHUTDOWN_TIMEOUT_S = 2.0
@@ -143,22 +141,38 @@ class UiServer:
                 self._arrival.set()
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shardsim ui", description="A live web page of a cluster, from its events.")
-    parser.add_argument("--mqtt-url", default=os.environ.get("SHARDSIM_MQTT_URL", MQTT_URL_DEFAULT),
-                        help="broker url (default $SHARDSIM_MQTT_URL or %(default)s)")
-    parser.add_argument("--cluster", default=os.environ.get("SHARDSIM_CLUSTER", CLUSTER_DEFAULT),
-                        help="cluster name, '*' for every cluster (default $SHARDSIM_CLUSTER or %(default)s)")
-    parser.add_argument("--port", type=int, default=PORT_DEFAULT, help="HTTP port (default %(default)s, 0: any)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
-    parser.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds")
-    return parser
+def live_page_args_add(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """`--ui` and `--ui-port`, the same for every command that can embed the page (`up`, `run`)."""
+    parser.add_argument("--ui", action="store_true", help=help_text)
+    parser.add_argument("--ui-port", metavar="PORT", type=int, default=PORT_DEFAULT,
+                        help="port of the live page (default %(default)s, 0: any)")
 
 
-def ui_main(argv: list[str]) -> int:
-    """`shardsim ui [--mqtt-url URL] [--cluster NAME] [--port 8765] [--host 127.0.0.1]`: serve until Ctrl-C."""
-    args = _parser().parse_args(argv)
-    cluster = None if args.cluster == "*" else args.cluster
+async def live_page_start(stack: contextlib.AsyncExitStack, mqtt_url: str | None, cluster_name: str,
+                          port: int) -> str:
+    """The live page of a cluster about to start, entered on `stack`; returns the broker URL the cluster
+    must publish to. The page subscribes before the nodes start (so it sees them start), which needs a
+    broker first: `mqtt_url`, else an embedded one, also entered on `stack`."""
+    if mqtt_url is None:
+        from cluster.events.broker import EmbeddedBroker
+        mqtt_url = (await stack.enter_async_context(EmbeddedBroker())).url
+    ui = await stack.enter_async_context(UiServer(mqtt_url, cluster_name, port=port))
+    print(f"live page: {ui.url}", flush=True)
+    return mqtt_url
+
+
+def ui_arguments_add(parser: argparse.ArgumentParser) -> None:
+    """The options of `shardsim ui` (wired in cluster/cli.py)."""
+    bus_args_add(parser, every_cluster=True)
+    parser.add_argument("--port", metavar="PORT", type=int, default=PORT_DEFAULT, help="HTTP port (default %(default)s, 0: any)")
+    parser.add_argument("--host", metavar="HOST", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    parser.add_argument("--duration-s", metavar="SECONDS", type=float, default=None, help="stop after this many seconds")
+
+
+def ui_main(args: argparse.Namespace) -> int:
+    """`shardsim ui [--mqtt-url URL] [--cluster-name NAME] [--port 8765] [--host 127.0.0.1]`: serve until
+    Ctrl-C."""
+    cluster = None if args.cluster_name == "*" else args.cluster_name
     try:
         parse_mqtt_url(args.mqtt_url)
     except ValueError as error:

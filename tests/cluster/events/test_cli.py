@@ -15,14 +15,15 @@ from tests.cluster.events.brokers import BrokerControl
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PROCESS_TIMEOUT_S = 20.0
-MAIN_CODE = "import sys; from cluster.events.cli import {0}; sys.exit({0}(sys.argv[1:]))"
+MAIN_CODE = "import sys; from cluster.cli import main; sys.exit(main([{0!r}, *sys.argv[1:]]))"
 
 
 @asynccontextmanager
-async def events_process(*args: str, main: str = "events_main") -> AsyncIterator[asyncio.subprocess.Process]:
-    """`python -c <main> ...`, started, waited for until it listens, and always stopped by PID."""
+async def events_process(*args: str, command: str = "events") -> AsyncIterator[asyncio.subprocess.Process]:
+    """`shardsim <command> ...` (through `cluster.cli.main`), started, waited for until it listens, and always
+    stopped by PID."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", MAIN_CODE.format(main), *args, cwd=REPO_ROOT,
+        sys.executable, "-c", MAIN_CODE.format(command), *args, cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         assert process.stderr is not None
@@ -46,7 +47,7 @@ async def publish_mixed_kinds(url: str) -> None:
 
 
 async def test_events_main_prints_only_the_chosen_kind(broker: BrokerControl) -> None:
-    async with events_process("--mqtt-url", broker.url, "--cluster", "c1", "--kind", "replica.state",
+    async with events_process("--mqtt-url", broker.url, "--cluster-name", "c1", "--kind", "replica.state",
                               "--count", "2") as process:
         await publish_mixed_kinds(broker.url)
         stdout, _stderr = await asyncio.wait_for(process.communicate(), PROCESS_TIMEOUT_S)
@@ -59,7 +60,7 @@ async def test_events_main_prints_only_the_chosen_kind(broker: BrokerControl) ->
 
 
 async def test_events_main_json_prints_topic_and_payload(broker: BrokerControl) -> None:
-    async with events_process("--mqtt-url", broker.url, "--cluster", "c1", "--kind", "op.ok",
+    async with events_process("--mqtt-url", broker.url, "--cluster-name", "c1", "--kind", "op.ok",
                               "--kind", "node.started", "--json", "--count", "2") as process:
         await publish_mixed_kinds(broker.url)
         stdout, _stderr = await asyncio.wait_for(process.communicate(), PROCESS_TIMEOUT_S)
@@ -71,8 +72,8 @@ async def test_events_main_json_prints_topic_and_payload(broker: BrokerControl) 
 
 
 async def test_watch_main_draws_the_cluster_from_events(amqtt_broker: BrokerControl) -> None:
-    async with events_process("--mqtt-url", amqtt_broker.url, "--cluster", "c1", "--count", "4",
-                              main="watch_main") as process:
+    async with events_process("--mqtt-url", amqtt_broker.url, "--cluster-name", "c1", "--count", "4",
+                              command="watch") as process:
         await publish_mixed_kinds(amqtt_broker.url)
         stdout, _stderr = await asyncio.wait_for(process.communicate(), PROCESS_TIMEOUT_S)
     assert process.returncode == 0

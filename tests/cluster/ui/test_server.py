@@ -95,7 +95,7 @@ async def test_stopping_the_server_ends_open_streams_promptly(broker: EmbeddedBr
 
 async def test_shardsim_ui_command_serves_the_page(broker: EmbeddedBroker) -> None:
     port = free_port()
-    command = [sys.executable, "-m", "cluster.cli", "ui", "--mqtt-url", broker.url, "--cluster", CLUSTER,
+    command = [sys.executable, "-m", "cluster.cli", "ui", "--mqtt-url", broker.url, "--cluster-name", CLUSTER,
                "--port", str(port)]
     process = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
