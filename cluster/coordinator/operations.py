@@ -177,7 +177,8 @@ def replica_drop(state: ClusterState, name: str, operation: dict[str, Any]) -> N
 
 def replica_failed(state: ClusterState, name: str, shard: int, peer: int, reason: str, reporter: int | None,
                    ) -> bool:
-    """A forwarded update failed on this replica: it becomes Dead, transfers involving it are aborted."""
+    """A forwarded update failed on this replica: transfers involving it are aborted and it becomes Dead,
+    unless it was a move's target, which the abort removed."""
     current = state.replica_state(name, shard, peer)
     if current not in UPDATABLE:
         return False
@@ -188,6 +189,8 @@ def replica_failed(state: ClusterState, name: str, shard: int, peer: int, reason
     for transfer in state.transfers_of(name, shard):
         if peer in (transfer["from"], transfer["to"]):
             transfer_abort(state, transfer, f"{state.peer_name(peer)} failed an update")
+    if state.replica_state(name, shard, peer) is None:
+        return True  # it was a move's target, removed by the abort: it must stay removed
     state.replica_set(name, shard, peer, DEAD, "replica.update_failed",
                       f"{state.peer_name(peer)}'s replica of shard {shard} marked Dead: a forwarded update "
                       f"from {who} failed ({reason})")
