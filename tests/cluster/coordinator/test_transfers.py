@@ -17,7 +17,13 @@ import pytest
 from cluster.coordinator import operations
 from cluster.coordinator.operations import OperationError
 from cluster.coordinator.state import ClusterState
-from tests.cluster.coordinator.states import cluster_state, replicas_of, rules_of, transfer_literal, transfers_in
+from tests.cluster.coordinator.states import (
+    cluster_state,
+    replicas_of,
+    rules_of,
+    transfer_literal,
+    transfers_in,
+)
 
 
 def transfer_of(shard: int, source: int, target: int, method: str | None = None) -> dict[str, Any]:
