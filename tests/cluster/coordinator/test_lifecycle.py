@@ -218,4 +218,9 @@ async def test_a_recovery_without_a_priority_applies_the_default_one(coordinator
     coordinator.state = cluster_state({0: {1: "Active", 2: "Active"}}, default_priority="snapshot")
     assert await coordinator.recovery_finish("c", 1, [0], {}, None, "shard") == "snapshot"
     assert replicas_of(coordinator.state) == {0: {1: "Active", 2: "Dead"}}
-    assert await coordinator.recovery_finish("c", 2, [0], {}, "replica", "shard") == "replica"
+
+
+async def test_a_priority_given_with_the_recovery_overrides_the_default(coordinator: Coordinator) -> None:
+    coordinator.state = cluster_state({0: {1: "Active", 2: "Active"}}, default_priority="snapshot")
+    assert await coordinator.recovery_finish("c", 1, [0], {}, "replica", "shard") == "replica"
+    assert replicas_of(coordinator.state) == {0: {1: "Dead", 2: "Active"}}

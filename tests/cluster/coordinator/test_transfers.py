@@ -235,15 +235,16 @@ def test_a_replica_that_failed_an_update_becomes_dead() -> None:
                                               "failed (connection refused)")
 
 
-@pytest.mark.parametrize("shards", [{0: {1: "Active", 2: "Dead"}},  # the last Active replica
-                                    {0: {1: "Active", 2: "Active", 3: "Recovery"}},  # fed by its transfer
-                                    {0: {1: "Active", 3: "ManualRecovery"}},
-                                    {0: {1: "Active", 3: "Dead"}},
-                                    {0: {1: "Active", 2: "Active"}}])  # no replica on the reported peer
+@pytest.mark.parametrize(("shards", "peer"), [
+    ({0: {1: "Active", 2: "Dead"}}, 1),  # the last Active replica: nothing could re-sync it
+    ({0: {1: "Active", 2: "Active", 3: "Recovery"}}, 3),  # fed by its transfer's queue, not by updates
+    ({0: {1: "Active", 3: "ManualRecovery"}}, 3),
+    ({0: {1: "Active", 3: "Dead"}}, 3),
+    ({0: {1: "Active", 2: "Active"}}, 3),  # no replica on the reported peer
+], ids=["last-active", "recovery", "manual-recovery", "dead", "absent"])
 def test_a_failure_report_changes_nothing_for_the_last_active_replica_or_one_that_takes_no_updates(
-        shards: dict[int, dict[int, str]]) -> None:
+        shards: dict[int, dict[int, str]], peer: int) -> None:
     state = cluster_state(shards)
-    peer = 1 if shards[0].get(2) == "Dead" else 3
     before = copy.deepcopy(state.data)
     assert not operations.replica_failed(state, "c", 0, peer, "timeout", reporter=2)
     assert state.data == before and state.decisions == []
