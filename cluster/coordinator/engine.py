@@ -4,7 +4,8 @@ Every change runs `change(mutate)`: under one lock, the mutation is applied to a
 refused operation changes nothing), the step gate may hold it for a person to read (teaching mode), then
 it is committed (version + 1), saved to SQLite, published (one `replica.state` event per decision, with its
 rule and explanation) and pushed to every node. Background loops, owned by one TaskGroup, check peers'
-health and start automatic recovery of Dead replicas.
+health and start automatic recovery of Dead replicas. The transfer lifecycle lives in transfers.py; each
+HTTP request of server.py is one method here (or of `Coordinator.transfers`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,15 +20,15 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from cluster.coordinator import operations
+from cluster.coordinator import operations, priority
 from cluster.coordinator.auto_recovery import recovery_candidates
 from cluster.coordinator.pusher import Pusher
 from cluster.coordinator.state import ClusterState, Decision
 from cluster.coordinator.store import StateStore
+from cluster.coordinator.transfers import Transfers
 from node.eventbus import EventPublisher
 from node.settings_args import setting
 
-log = logging.getLogger("shardsim.coordinator")
 T = TypeVar("T")
 
 
@@ -86,9 +85,7 @@ class Coordinator:
         self.pusher: Pusher | None = None
         self.tasks: asyncio.TaskGroup | None = None
         self.healthy: set[int] = set()
-        self.boots: dict[int, str] = {}
-        self.recovery_not_before: dict[tuple[str, int, int], float] = {}
-        self.recovery_backoff_s: dict[tuple[str, int, int], float] = {}
+        self.transfers = Transfers(self, settings.auto_recovery_backoff_s_max)
         self.step_mode = False
         self.step_continue = asyncio.Event()
         self.step_pending: list[dict[str, Any]] = []
@@ -187,94 +184,92 @@ class Coordinator:
     async def _recovery_loop(self) -> None:
         while not self.stopping.is_set():
             await asyncio.sleep(self.settings.auto_recovery_interval_s)
-            candidates = recovery_candidates(self.state, self.healthy, self.recovery_not_before, time.time())
+            candidates = recovery_candidates(self.state, self.healthy, self.transfers.recovery_not_before,
+                                             self.transfers.clock())
             for name, shard, source, target in candidates:
-                await self.transfer_begin(name, {"shard_id": shard, "from_peer_id": source,
-                                                 "to_peer_id": target}, sync=True,
-                                          reason="automatic recovery of a Dead replica")
+                await self.transfers.begin(name, {"shard_id": shard, "from_peer_id": source,
+                                                  "to_peer_id": target}, sync=True,
+                                           reason="automatic recovery of a Dead replica")
 
-    # -- transfers ----------------------------------------------------------------------------------------
-    async def transfer_begin(self, name: str, operation: dict[str, Any], sync: bool, reason: str) -> int:
-        """Register a transfer (target -> Recovery), then ask the source node to drive it."""
-        try:
-            transfer, version = await self.change(
-                lambda s: operations.transfer_start(s, name, operation, sync, reason))
-        except operations.OperationError as error:
-            if reason == "user":
-                raise
-            log.info("automatic transfer not started: %s", error.text())
-            return self.state.version
-        self.transfer_event("transfer.started", transfer)
-        await self.transfer_kick(transfer)
+    # -- requests, one method each (server.py parses and answers) -----------------------------------------
+    async def acks_wait(self, version: int) -> set[int]:
+        """Wait until the live peers applied `version` (or the acks timeout); returns the peers that did."""
+        if self.pusher is None:
+            return set()
+        return await self.pusher.wait_acks(version, self.state.peer_ids(), self.settings.acks_timeout_s)
+
+    async def state_pulled(self, peer_id: int | None, boot_id: str | None, version: int | None,
+                           ) -> dict[str, Any]:
+        """A node pulls its view, saying which boot it runs and which version it applied."""
+        if peer_id is not None and boot_id:
+            await self.transfers.peer_booted(peer_id, boot_id)
+        if peer_id is not None and version is not None and self.pusher is not None:
+            await self.pusher.ack(peer_id, version)
+        return self.state.view_for(peer_id)
+
+    async def topology_set(self, peers: list[tuple[int, str, str]], links: dict[str, str] | None) -> int:
+        """The launcher declares the peers `(peer_id, name, address)` and the proxy links between them."""
+        def apply(state: ClusterState) -> None:
+            for peer_id, name, address in peers:
+                state.peer_set(peer_id, name, address)
+            if links is not None:
+                state.links_set(links)
+        _, version = await self.change(apply, wait_acks=False)
         return version
 
-    async def transfer_kick(self, transfer: dict[str, Any]) -> None:
-        assert self.session is not None
-        address = self.address_for(transfer["from"])
-        try:
-            async with self.session.post(f"http://{address}/internal/transfers/start", json=transfer,
-                                         headers=self.headers) as response:
-                if response.status == 200:
-                    return
-                reason = f"source refused to start the transfer (HTTP {response.status})"
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            reason = f"source unreachable through coord->{self.state.peer_name(transfer['from'])} ({error})"
-        await self.transfer_abort_key(transfer, reason)
+    async def peer_register(self, peer_id: int, name: str, address: str) -> int:
+        _, version = await self.change(lambda s: s.peer_set(peer_id, name, address), wait_acks=False)
+        return version
 
-    async def transfer_abort_key(self, transfer: dict[str, Any], reason: str) -> bool:
-        key = (transfer["collection"], transfer["shard_id"], transfer["from"], transfer["to"])
+    async def settings_update(self, changes: dict[str, Any], step: bool | None) -> tuple[dict[str, Any], int]:
+        """Change the settings in the state; `step` turns the teaching step mode on or off (off releases)."""
+        if step is not None:
+            self.step_mode = step
+            if not self.step_mode:
+                self.step_continue.set()
+        _, version = await self.change(lambda s: s.data["settings"].update(changes), wait_acks=False)
+        return self.state.data["settings"], version
 
-        def abort(state: ClusterState) -> dict[str, Any] | None:
-            current = state.transfer_find(*key)
-            if current is not None:
-                operations.transfer_abort(state, current, reason)
-            return current
-        aborted, _ = await self.change(abort)
-        if aborted is not None:
-            self.transfer_event("transfer.aborted", aborted, reason=reason)
-            self.recovery_backoff(key[0], key[1], key[3])
-        return aborted is not None
+    def step_release(self) -> int:
+        """Teaching mode: let the held change go on."""
+        self.step_continue.set()
+        return self.state.version
 
-    def recovery_backoff(self, name: str, shard: int, target: int) -> None:
-        key = (name, shard, target)
-        backoff = min(self.recovery_backoff_s.get(key, 0.5) * 2, self.settings.auto_recovery_backoff_s_max)
-        self.recovery_backoff_s[key] = backoff
-        self.recovery_not_before[key] = time.time() + backoff
+    async def collection_create(self, name: str, config: dict[str, Any]) -> int:
+        """Place the replicas (Initializing), wait for the nodes, then Active where created, else Dead."""
+        _, version = await self.change(lambda s: operations.collection_create(s, name, config))
+        ready = await self.acks_wait(version)
+        _, version = await self.change(lambda s: operations.collection_activate(s, name, ready))
+        return version
 
-    def transfer_event(self, kind: str, transfer: dict[str, Any], **extra: Any) -> None:
-        """Publish a transfer event; retries and aborts carry a rule id and a sentence (teaching mode)."""
-        state = self.state
-        source, target = state.peer_name(transfer["from"]), state.peer_name(transfer["to"])
-        fields = {"collection": transfer["collection"], "shard": transfer["shard_id"], "from": transfer["from"],
-                  "to": transfer["to"], "method": transfer.get("method", "snapshot"), "sync": transfer["sync"],
-                  "phase": transfer.get("phase"), "bytes": transfer.get("bytes", 0),
-                  "bytes_total": transfer.get("bytes_total"), "attempt": transfer.get("attempt", 1),
-                  "queued": transfer.get("queued", 0), "cause": transfer.get("reason")}
-        fields.update(extra)
-        shard, attempt = transfer["shard_id"], transfer.get("attempt", 1)
-        if kind == "transfer.aborted":
-            fields["rule"] = "transfer.aborted"
-            fields["explanation"] = (f"transfer of shard {shard} from {source} to {target} aborted: "
-                                     f"{fields.get('reason')}")
-        elif kind == "transfer.phase" and transfer.get("phase") == "attempt_failed":
-            fields["rule"] = "transfer.retry"
-            wait = {1: "1 s", 2: "2 s"}.get(int(attempt))
-            then = f"the source retries in {wait}" if wait else "no attempt left: the transfer will be aborted"
-            fields["explanation"] = (f"attempt {attempt} of the transfer of shard {shard} from {source} to "
-                                     f"{target} failed ({fields.get('reason')}); {then}")
-        elif kind == "transfer.started":
-            fields["rule"] = "transfer.start"
-            fields["explanation"] = (f"{'replicate' if transfer['sync'] else 'move'} shard {shard} from "
-                                     f"{source} to {target} by snapshot streaming ({transfer.get('reason')})")
-        self.events.publish(kind, **fields)
+    async def collection_delete(self, name: str) -> int:
+        def remove(state: ClusterState) -> None:
+            operations.collection_get(state, name)
+            state.collection_remove(name)
+        _, version = await self.change(remove)
+        return version
 
-    async def peer_booted(self, peer: int, boot_id: str) -> None:
-        """A peer restarted: transfers it takes part in are aborted, as Qdrant does."""
-        previous = self.boots.get(peer)
-        self.boots[peer] = boot_id
-        if previous is None or previous == boot_id:
-            return
-        for transfer in list(self.state.data["transfers"]):
-            if peer in (transfer["from"], transfer["to"]):
-                await self.transfer_abort_key(transfer, f"Source or target peer restarted "
-                                                        f"({self.state.peer_name(peer)})")
+    async def replica_drop(self, name: str, operation: dict[str, Any]) -> int:
+        _, version = await self.change(lambda s: operations.replica_drop(s, name, operation))
+        return version
+
+    # -- snapshot recovery on a peer: ManualRecovery, then the priority rules (priority.py) ------------------
+    async def recovery_begin(self, name: str, shards: list[int], peer: int) -> tuple[dict[int, str], int]:
+        """A collection recovery starts on `peer`; returns its replicas' previous states."""
+        return await self.change(lambda s: priority.recovery_begin(s, name, shards, peer))
+
+    async def recovery_abort(self, name: str, previous: dict[int, str], peer: int, reason: str) -> int:
+        _, version = await self.change(lambda s: priority.recovery_restore(s, name, previous, peer, reason))
+        return version
+
+    async def recovery_finish(self, name: str, peer: int, shards: list[int], previous: dict[int, str],
+                              chosen: str | None, kind: str) -> str:
+        """`peer` restored `shards`: apply the priority (the default one if none was given), start the
+        transfers it asks for; returns the priority applied."""
+        chosen = chosen or str(self.state.data["settings"]["default_priority"])
+        transfers, _ = await self.change(
+            lambda s: priority.recovery_finish(s, name, peer, shards, previous, chosen, kind))
+        for transfer in transfers:
+            self.transfers.event("transfer.started", transfer)
+            await self.transfers.kick(transfer)
+        return chosen

@@ -3,7 +3,7 @@
 Each function checks its input against the state (reference section 5 for transfers and drop_replica),
 raises `OperationError` with Qdrant's kind, status and words when it must refuse, and otherwise changes the
 state through `replica_set`, so that every replica state change is a decision with a rule and a sentence.
-The server (cluster/coordinator/server.py) commits, persists and pushes the result.
+The engine (cluster/coordinator/engine.py) commits, persists and pushes the result.
 """
 
 from __future__ import annotations
@@ -177,7 +177,8 @@ def replica_drop(state: ClusterState, name: str, operation: dict[str, Any]) -> N
 
 def replica_failed(state: ClusterState, name: str, shard: int, peer: int, reason: str, reporter: int | None,
                    ) -> bool:
-    """A forwarded update failed on this replica: it becomes Dead, transfers involving it are aborted."""
+    """A forwarded update failed on this replica: transfers involving it are aborted and it becomes Dead,
+    unless it was a move's target, which the abort removed."""
     current = state.replica_state(name, shard, peer)
     if current not in UPDATABLE:
         return False
@@ -188,7 +189,37 @@ def replica_failed(state: ClusterState, name: str, shard: int, peer: int, reason
     for transfer in state.transfers_of(name, shard):
         if peer in (transfer["from"], transfer["to"]):
             transfer_abort(state, transfer, f"{state.peer_name(peer)} failed an update")
+    if state.replica_state(name, shard, peer) is None:
+        return True  # it was a move's target, removed by the abort: it must stay removed
     state.replica_set(name, shard, peer, DEAD, "replica.update_failed",
                       f"{state.peer_name(peer)}'s replica of shard {shard} marked Dead: a forwarded update "
                       f"from {who} failed ({reason})")
     return True
+
+
+def transfer_comment(transfer: dict[str, Any]) -> str:
+    """The transfer's line in cluster info: `attempt 1: streaming, 1048576/5242880 bytes (20%) streamed`."""
+    total = transfer.get("bytes_total")
+    done = transfer.get("bytes") or 0
+    progress = f"{done}/{total} bytes ({100 * done // total}%)" if total else f"{done} bytes"
+    return f"attempt {transfer.get('attempt', 1)}: {transfer.get('phase')}, {progress} streamed"
+
+
+def transfer_progress(transfer: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Record what the source reported (phase, bytes, bytes_total, attempt, queued) and the comment."""
+    transfer.update(fields)
+    transfer["comment"] = transfer_comment(transfer)
+
+
+def transfer_report(state: ClusterState, key: tuple[str, int, int, int], step: str, fields: dict[str, Any],
+                    ) -> dict[str, Any]:
+    """A step the source reported: its fields, then for `partial` target -> Partial, for `finish` the end."""
+    transfer = state.transfer_find(*key)
+    if transfer is None:
+        raise OperationError("NotFound", 404, "transfer ended meanwhile")
+    transfer_progress(transfer, fields)
+    if step == "partial":
+        transfer_partial(state, transfer)
+    elif step == "finish":
+        transfer_finish(state, transfer)
+    return dict(transfer)

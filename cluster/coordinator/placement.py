@@ -1,8 +1,9 @@
 """Replica placement: which peers hold the replicas of each shard. A pure function, tested alone.
 
 `shard_number * replication_factor` replicas are spread over the peers, least-loaded first (load = replicas
-a peer already holds, in this and other collections), ties broken by peer id, and never two replicas of one
-shard on the same peer. With fewer peers than the replication factor, each shard gets one replica per peer.
+a peer already holds, in this and other collections), ties broken in peer order starting at the shard's
+index (shard s prefers the s-th peer, so equal loads rotate), and never two replicas of one shard on the
+same peer. With fewer peers than the replication factor, each shard gets one replica per peer.
 """
 
 from __future__ import annotations

@@ -96,3 +96,20 @@ def collection_shard_recovered(state: ClusterState, name: str, shard: int, peer:
     return transfer_start(state, name, {"shard_id": shard, "from_peer_id": source, "to_peer_id": peer},
                           sync=True, reason=f"priority=replica: the existing replicas win, {who} is re-synced from "
                                  f"{state.peer_name(source)}")
+
+
+def recovery_finish(state: ClusterState, name: str, peer: int, shards: list[int], previous: dict[int, str],
+                    priority: str, kind: str) -> list[dict[str, object]]:
+    """P restored `shards`: the replicas the snapshot had no data for go back to their previous state, the
+    others follow the shard or collection rules; returns the transfers to start."""
+    skipped = {shard: before for shard, before in previous.items() if shard not in shards}
+    recovery_restore(state, name, skipped, peer, "the snapshot has no data for this shard")
+    transfers = []
+    for shard in shards:
+        if kind == "collection":
+            transfer = collection_shard_recovered(state, name, shard, peer, priority)
+            if transfer is not None:
+                transfers.append(transfer)
+        else:
+            shard_recovered(state, name, shard, peer, priority)
+    return transfers

@@ -21,10 +21,9 @@ from typing import Any
 
 from aiohttp import web
 
-from cluster.coordinator import operations, priority
+from cluster.coordinator import operations
 from cluster.coordinator.engine import Coordinator
 from cluster.coordinator.operations import OperationError
-from cluster.coordinator.state import ClusterState
 
 COORDINATOR = web.AppKey("coordinator", Coordinator)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -60,73 +59,44 @@ async def readyz(request: web.Request) -> web.Response:
 async def state_get(request: web.Request) -> web.Response:
     coordinator = request.app[COORDINATOR]
     peer = request.query.get("peer_id")
-    peer_id = int(peer) if peer else None
-    if peer_id is not None and request.query.get("boot_id"):
-        await coordinator.peer_booted(peer_id, request.query["boot_id"])
-    if peer_id is not None and request.query.get("version") and coordinator.pusher is not None:
-        await coordinator.pusher.ack(peer_id, int(request.query["version"]))
-    return web.json_response(coordinator.state.view_for(peer_id))
+    version = request.query.get("version")
+    view = await coordinator.state_pulled(int(peer) if peer else None, request.query.get("boot_id"),
+                                          int(version) if version else None)
+    return web.json_response(view)
 
 
 async def topology_put(request: web.Request) -> web.Response:
-    coordinator = request.app[COORDINATOR]
     body = await body_of(request)
-
-    def apply(state: ClusterState) -> None:
-        for peer in body.get("peers", []):
-            state.peer_set(int(peer["peer_id"]), str(peer["name"]), str(peer["address"]))
-        if "links" in body:
-            state.links_set({str(k): str(v) for k, v in body["links"].items()})
-    _, version = await coordinator.change(apply, wait_acks=False)
-    return reply(True, version)
+    peers = [(int(peer["peer_id"]), str(peer["name"]), str(peer["address"])) for peer in body.get("peers", [])]
+    links = {str(k): str(v) for k, v in body["links"].items()} if "links" in body else None
+    return reply(True, await request.app[COORDINATOR].topology_set(peers, links))
 
 
 async def peer_register(request: web.Request) -> web.Response:
-    coordinator = request.app[COORDINATOR]
     body = await body_of(request)
-    _, version = await coordinator.change(
-        lambda s: s.peer_set(int(body["peer_id"]), str(body["name"]), str(body["address"])), wait_acks=False)
+    version = await request.app[COORDINATOR].peer_register(int(body["peer_id"]), str(body["name"]),
+                                                           str(body["address"]))
     return reply(True, version)
 
 
 async def settings_put(request: web.Request) -> web.Response:
-    coordinator = request.app[COORDINATOR]
     body = await body_of(request)
-    if "step" in body:
-        coordinator.step_mode = bool(body.pop("step"))
-        if not coordinator.step_mode:
-            coordinator.step_continue.set()
-    _, version = await coordinator.change(lambda s: s.data["settings"].update(body), wait_acks=False)
-    return reply(coordinator.state.data["settings"], version)
+    step = bool(body.pop("step")) if "step" in body else None
+    settings, version = await request.app[COORDINATOR].settings_update(body, step)
+    return reply(settings, version)
 
 
 async def step_continue(request: web.Request) -> web.Response:
-    coordinator = request.app[COORDINATOR]
-    coordinator.step_continue.set()
-    return reply(True, coordinator.state.version)
+    return reply(True, request.app[COORDINATOR].step_release())
 
 
 async def collection_create(request: web.Request) -> web.Response:
-    coordinator = request.app[COORDINATOR]
-    name = request.match_info["collection"]
     config = (await body_of(request))["config"]
-    _, version = await coordinator.change(lambda s: operations.collection_create(s, name, config))
-    assert coordinator.pusher is not None
-    ready = await coordinator.pusher.wait_acks(version, coordinator.state.peer_ids(),
-                                               coordinator.settings.acks_timeout_s)
-    _, version = await coordinator.change(lambda s: operations.collection_activate(s, name, ready))
-    return reply(True, version)
+    return reply(True, await request.app[COORDINATOR].collection_create(request.match_info["collection"], config))
 
 
 async def collection_delete(request: web.Request) -> web.Response:
-    coordinator = request.app[COORDINATOR]
-    name = request.match_info["collection"]
-
-    def remove(state: ClusterState) -> None:
-        operations.collection_get(state, name)
-        state.collection_remove(name)
-    _, version = await coordinator.change(remove)
-    return reply(True, version)
+    return reply(True, await request.app[COORDINATOR].collection_delete(request.match_info["collection"]))
 
 
 async def collection_operation(request: web.Request) -> web.Response:
@@ -137,97 +107,35 @@ async def collection_operation(request: web.Request) -> web.Response:
     if "move_shard" in body or "replicate_shard" in body:
         sync = "replicate_shard" in body
         operation = body["replicate_shard" if sync else "move_shard"]
-        version = await coordinator.transfer_begin(name, operation, sync=sync, reason="user")
-        return reply(True, version)
+        return reply(True, await coordinator.transfers.begin(name, operation, sync=sync, reason="user"))
     if "abort_transfer" in body:
-        operation = body["abort_transfer"]
-        transfer = operations.transfer_get(coordinator.state, name, operation.get("shard_id"),
-                                           operation.get("from_peer_id"), operation.get("to_peer_id"))
-        await coordinator.transfer_abort_key(transfer, "aborted by user")
-        return reply(True, coordinator.state.version)
+        return reply(True, await coordinator.transfers.abort_requested(name, body["abort_transfer"]))
     if "drop_replica" in body:
-        _, version = await coordinator.change(lambda s: operations.replica_drop(s, name, body["drop_replica"]))
-        return reply(True, version)
+        return reply(True, await coordinator.replica_drop(name, body["drop_replica"]))
     raise OperationError("FormatError", 400, f"Format error in JSON body: unknown cluster operation "
                          f"{sorted(body)} (expected move_shard, replicate_shard, abort_transfer or "
                          f"drop_replica)")
 
 
 async def replica_failed(request: web.Request) -> web.Response:
-    coordinator = request.app[COORDINATOR]
     body = await body_of(request)
-    before = list(coordinator.state.data["transfers"])
-    changed, version = await coordinator.change(lambda s: operations.replica_failed(
-        s, body["collection"], int(body["shard"]), int(body["peer"]), str(body.get("reason", "")),
-        body.get("reporter")), wait_acks=False)
-    remaining = {transfer_key_of(t) for t in coordinator.state.data["transfers"]}
-    for transfer in before:
-        if transfer_key_of(transfer) not in remaining:
-            coordinator.transfer_event("transfer.aborted", transfer,
-                                       reason=f"peer {body['peer']} failed an update")
-            coordinator.recovery_backoff(transfer["collection"], transfer["shard_id"], transfer["to"])
+    changed, version = await request.app[COORDINATOR].transfers.replica_failed(
+        body["collection"], int(body["shard"]), int(body["peer"]), str(body.get("reason", "")),
+        body.get("reporter"))
     return reply(changed, version)
 
 
-def transfer_key_of(transfer: dict[str, Any]) -> tuple[str, int, int, int]:
-    return transfer["collection"], transfer["shard_id"], transfer["from"], transfer["to"]
-
-
-def transfer_key(body: dict[str, Any]) -> tuple[str, int, int, int]:
-    return str(body["collection"]), int(body["shard"]), int(body["from"]), int(body["to"])
+TRANSFER_REPORT_FIELDS = ("phase", "bytes", "bytes_total", "attempt", "queued")
 
 
 async def transfer_step(request: web.Request) -> web.Response:
     """The source node reports a step of a transfer it drives; the coordinator records and publishes it."""
-    coordinator = request.app[COORDINATOR]
-    step = request.match_info["step"]
     body = await body_of(request)
-    key = transfer_key(body)
-    transfer = coordinator.state.transfer_find(*key)
-    if transfer is None:
-        raise OperationError("NotFound", 404, f"Shard transfer {key[2]} -> {key[3]} of shard {key[1]} of "
-                             f"collection {key[0]} does not exist")
-    if step == "abort":
-        await coordinator.transfer_abort_key(transfer, str(body.get("reason", "transfer failed")))
-        return reply(True, coordinator.state.version)
-    fields: dict[str, Any] = {k: body[k] for k in ("phase", "bytes", "bytes_total", "attempt", "queued") if k in body}
-    if step == "progress":
-        # Progress is not part of the versioned state: it changes many times a second while a stream runs,
-        # and persisting and pushing each would cost every process CPU the stream needs. It is updated in
-        # place, published, and read live by nodes answering cluster info; the next change carries it along.
-        transfer.update(fields)
-        transfer["comment"] = transfer_comment(transfer)
-        coordinator.transfer_event("transfer.phase", dict(transfer))
-        return reply(True, coordinator.state.version)
-
-    def update(state: ClusterState) -> dict[str, Any]:
-        current = state.transfer_find(*key)
-        if current is None:
-            raise OperationError("NotFound", 404, "transfer ended meanwhile")
-        current.update(fields)
-        current["comment"] = transfer_comment(current)
-        if step == "partial":
-            operations.transfer_partial(state, current)
-        elif step == "finish":
-            operations.transfer_finish(state, current)
-        return dict(current)
-    updated, version = await coordinator.change(update, wait_acks=False)
-    kind = {"finish": "transfer.finished"}.get(step, "transfer.phase")
-    extra = {"reason": body["reason"]} if "reason" in body else {}
-    coordinator.transfer_event(kind, updated, **extra)  # right after its replica.state events, in order
-    if step == "finish":
-        coordinator.recovery_backoff_s.pop((key[0], key[1], key[3]), None)
-    if step in ("partial", "finish") and coordinator.pusher is not None:
-        await coordinator.pusher.wait_acks(version, coordinator.state.peer_ids(),
-                                           coordinator.settings.acks_timeout_s)
+    key = str(body["collection"]), int(body["shard"]), int(body["from"]), int(body["to"])
+    fields = {k: body[k] for k in TRANSFER_REPORT_FIELDS if k in body}
+    reason = str(body["reason"]) if "reason" in body else None
+    version = await request.app[COORDINATOR].transfers.report(request.match_info["step"], key, fields, reason)
     return reply(True, version)
-
-
-def transfer_comment(transfer: dict[str, Any]) -> str:
-    total = transfer.get("bytes_total")
-    done = transfer.get("bytes") or 0
-    progress = f"{done}/{total} bytes ({100 * done // total}%)" if total else f"{done} bytes"
-    return f"attempt {transfer.get('attempt', 1)}: {transfer.get('phase')}, {progress} streamed"
 
 
 async def recovery_step(request: web.Request) -> web.Response:
@@ -236,34 +144,15 @@ async def recovery_step(request: web.Request) -> web.Response:
     step = request.match_info["step"]
     body = await body_of(request)
     name, peer, shards = str(body["collection"]), int(body["peer"]), [int(s) for s in body["shards"]]
+    previous = {int(k): str(v) for k, v in body.get("previous", {}).items()}
     if step == "begin":
-        previous, version = await coordinator.change(lambda s: priority.recovery_begin(s, name, shards, peer))
-        return reply({str(k): v for k, v in previous.items()}, version)
+        begun, version = await coordinator.recovery_begin(name, shards, peer)
+        return reply({str(k): v for k, v in begun.items()}, version)
     if step == "abort":
-        previous = {int(k): v for k, v in body.get("previous", {}).items()}
-        _, version = await coordinator.change(lambda s: priority.recovery_restore(
-            s, name, previous, peer, str(body.get("reason", "recovery failed"))))
-        return reply(True, version)
-    chosen = str(body.get("priority") or coordinator.state.data["settings"]["default_priority"])
-    kind = body.get("kind", "shard")
-
-    def finish(state: ClusterState) -> list[dict[str, Any]]:
-        previous = {int(k): v for k, v in body.get("previous", {}).items()}
-        skipped = {s: v for s, v in previous.items() if s not in shards}
-        priority.recovery_restore(state, name, skipped, peer, "the snapshot has no data for this shard")
-        transfers = []
-        for shard in shards:
-            if kind == "collection":
-                transfer = priority.collection_shard_recovered(state, name, shard, peer, chosen)
-                if transfer is not None:
-                    transfers.append(transfer)
-            else:
-                priority.shard_recovered(state, name, shard, peer, chosen)
-        return transfers
-    transfers, version = await coordinator.change(finish)
-    for transfer in transfers:
-        coordinator.transfer_event("transfer.started", transfer)
-        await coordinator.transfer_kick(transfer)
+        reason = str(body.get("reason", "recovery failed"))
+        return reply(True, await coordinator.recovery_abort(name, previous, peer, reason))
+    given = str(body["priority"]) if body.get("priority") else None
+    chosen = await coordinator.recovery_finish(name, peer, shards, previous, given, str(body.get("kind", "shard")))
     return reply({"priority": chosen, "time": time.time()}, coordinator.state.version)
 
 

@@ -1,0 +1,202 @@
+"""The transfer lifecycle as the coordinator runs it: start, hand over to the source, record the steps the
+source reports, abort, and the backoff before automatic recovery tries a replica again.
+
+A source node drives each transfer (node/replication/source.py). The coordinator registers it (the target
+enters Recovery), asks the source to run it (`/internal/transfers/start`), records the steps the source
+reports (`progress`, `attempt_failed`, `partial`, `finish`, `abort`) and publishes one `transfer.*` event per
+step, right after the `replica.state` events of its state change. The state changes are the pure functions of
+operations.py; `Transfers` adds their order, the acks and the backoff. It sees the coordinator's core
+(engine.py) through `Core`, so that this module does not import the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+import aiohttp
+
+from cluster.coordinator import operations
+from cluster.coordinator.state import ClusterState
+from node.eventbus import EventPublisher
+
+log = logging.getLogger("shardsim.coordinator")
+T = TypeVar("T")
+TransferKey = tuple[str, int, int, int]  # collection, shard, source, target
+ReplicaKey = tuple[str, int, int]  # collection, shard, peer
+
+
+class Core(Protocol):
+    """What the transfer lifecycle uses of the coordinator's core (engine.Coordinator)."""
+
+    state: ClusterState
+    events: EventPublisher
+    session: aiohttp.ClientSession | None
+
+    @property
+    def headers(self) -> dict[str, str]: ...
+
+    def address_for(self, peer_id: int) -> str | None: ...
+
+    async def change(self, mutate: Callable[[ClusterState], T], wait_acks: bool = True) -> tuple[T, int]: ...
+
+    async def acks_wait(self, version: int) -> set[int]: ...
+
+
+def event_fields(state: ClusterState, kind: str, transfer: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a transfer event; retries and aborts carry a rule id and a sentence (teaching mode)."""
+    source, target = state.peer_name(transfer["from"]), state.peer_name(transfer["to"])
+    fields = {"collection": transfer["collection"], "shard": transfer["shard_id"], "from": transfer["from"],
+              "to": transfer["to"], "method": transfer.get("method", "snapshot"), "sync": transfer["sync"],
+              "phase": transfer.get("phase"), "bytes": transfer.get("bytes", 0),
+              "bytes_total": transfer.get("bytes_total"), "attempt": transfer.get("attempt", 1),
+              "queued": transfer.get("queued", 0), "cause": transfer.get("reason")}
+    fields.update(extra)
+    shard, attempt = transfer["shard_id"], transfer.get("attempt", 1)
+    if kind == "transfer.aborted":
+        fields["rule"] = "transfer.aborted"
+        fields["explanation"] = (f"transfer of shard {shard} from {source} to {target} aborted: "
+                                 f"{fields.get('reason')}")
+    elif kind == "transfer.phase" and transfer.get("phase") == "attempt_failed":
+        fields["rule"] = "transfer.retry"
+        wait = {1: "1 s", 2: "2 s"}.get(int(attempt))
+        then = f"the source retries in {wait}" if wait else "no attempt left: the transfer will be aborted"
+        fields["explanation"] = (f"attempt {attempt} of the transfer of shard {shard} from {source} to "
+                                 f"{target} failed ({fields.get('reason')}); {then}")
+    elif kind == "transfer.started":
+        fields["rule"] = "transfer.start"
+        fields["explanation"] = (f"{'replicate' if transfer['sync'] else 'move'} shard {shard} from "
+                                 f"{source} to {target} by snapshot streaming ({transfer.get('reason')})")
+    return fields
+
+
+def transfer_key_of(transfer: dict[str, Any]) -> TransferKey:
+    return transfer["collection"], transfer["shard_id"], transfer["from"], transfer["to"]
+
+
+class Transfers:
+    """Starts, records and aborts transfers, and keeps the automatic-recovery backoff of each replica."""
+
+    def __init__(self, core: Core, backoff_s_max: float, clock: Callable[[], float] = time.time) -> None:
+        self.core = core
+        self.backoff_s_max = backoff_s_max
+        self.clock = clock
+        self.recovery_not_before: dict[ReplicaKey, float] = {}
+        self.recovery_backoff_s: dict[ReplicaKey, float] = {}
+        self.boots: dict[int, str] = {}
+
+    async def begin(self, name: str, operation: dict[str, Any], sync: bool, reason: str) -> int:
+        """Register a transfer (target -> Recovery), then ask the source node to drive it.
+
+        A user's transfer that is refused raises `OperationError`; an automatic one is logged and dropped."""
+        try:
+            transfer, version = await self.core.change(
+                lambda s: operations.transfer_start(s, name, operation, sync, reason))
+        except operations.OperationError as error:
+            if reason == "user":
+                raise
+            log.info("automatic transfer not started: %s", error.text())
+            return self.core.state.version
+        self.event("transfer.started", transfer)
+        await self.kick(transfer)
+        return version
+
+    async def kick(self, transfer: dict[str, Any]) -> None:
+        """Ask the source to drive a registered transfer; abort it if the source refuses or cannot be reached."""
+        assert self.core.session is not None
+        address = self.core.address_for(transfer["from"])
+        try:
+            async with self.core.session.post(f"http://{address}/internal/transfers/start", json=transfer,
+                                              headers=self.core.headers) as response:
+                if response.status == 200:
+                    return
+                reason = f"source refused to start the transfer (HTTP {response.status})"
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            reason = f"source unreachable through coord->{self.core.state.peer_name(transfer['from'])} ({error})"
+        await self.abort(transfer, reason)
+
+    async def abort(self, transfer: dict[str, Any], reason: str) -> bool:
+        """Abort the transfer if it is still registered (Qdrant's abort rules, operations.transfer_abort)."""
+        key = transfer_key_of(transfer)
+
+        def abort(state: ClusterState) -> dict[str, Any] | None:
+            current = state.transfer_find(*key)
+            if current is not None:
+                operations.transfer_abort(state, current, reason)
+            return current
+        aborted, _ = await self.core.change(abort)
+        if aborted is not None:
+            self.event("transfer.aborted", aborted, reason=reason)
+            self.recovery_backoff(key[0], key[1], key[3])
+        return aborted is not None
+
+    async def abort_requested(self, name: str, operation: dict[str, Any]) -> int:
+        """`abort_transfer` from a user: 404 if there is no such transfer."""
+        transfer = operations.transfer_get(self.core.state, name, operation.get("shard_id"),
+                                           operation.get("from_peer_id"), operation.get("to_peer_id"))
+        await self.abort(transfer, "aborted by user")
+        return self.core.state.version
+
+    async def report(self, step: str, key: TransferKey, fields: dict[str, Any], reason: str | None) -> int:
+        """The source reports a step of a transfer it drives: record it, publish it, and for `partial` and
+        `finish` wait until the nodes applied the new state."""
+        transfer = self.core.state.transfer_find(*key)
+        if transfer is None:
+            raise operations.OperationError("NotFound", 404, f"Shard transfer {key[2]} -> {key[3]} of shard "
+                                            f"{key[1]} of collection {key[0]} does not exist")
+        if step == "abort":
+            await self.abort(transfer, reason if reason is not None else "transfer failed")
+            return self.core.state.version
+        if step == "progress":
+            # Progress is not part of the versioned state: it changes many times a second while a stream runs,
+            # and persisting and pushing each would cost every process CPU the stream needs. It is updated in
+            # place, published, and read live by nodes answering cluster info; the next change carries it along.
+            operations.transfer_progress(transfer, fields)
+            self.event("transfer.phase", dict(transfer))
+            return self.core.state.version
+        updated, version = await self.core.change(
+            lambda s: operations.transfer_report(s, key, step, fields), wait_acks=False)
+        kind = {"finish": "transfer.finished"}.get(step, "transfer.phase")
+        extra = {"reason": reason} if reason is not None else {}
+        self.event(kind, updated, **extra)  # right after its replica.state events, in order
+        if step == "finish":
+            self.recovery_backoff_s.pop((key[0], key[1], key[3]), None)
+        if step in ("partial", "finish"):
+            await self.core.acks_wait(version)
+        return version
+
+    async def replica_failed(self, name: str, shard: int, peer: int, reason: str, reporter: int | None,
+                             ) -> tuple[bool, int]:
+        """A forwarded update failed on a replica: it becomes Dead and the transfers it is in are aborted."""
+        def fail(state: ClusterState) -> tuple[bool, list[dict[str, Any]]]:
+            before = list(state.data["transfers"])
+            changed = operations.replica_failed(state, name, shard, peer, reason, reporter)
+            remaining = {transfer_key_of(t) for t in state.data["transfers"]}
+            return changed, [t for t in before if transfer_key_of(t) not in remaining]
+        (changed, aborted), version = await self.core.change(fail, wait_acks=False)
+        for transfer in aborted:
+            self.event("transfer.aborted", transfer, reason=f"peer {peer} failed an update")
+            self.recovery_backoff(transfer["collection"], transfer["shard_id"], transfer["to"])
+        return changed, version
+
+    async def peer_booted(self, peer: int, boot_id: str) -> None:
+        """A peer restarted: transfers it takes part in are aborted, as Qdrant does."""
+        previous = self.boots.get(peer)
+        self.boots[peer] = boot_id
+        if previous is None or previous == boot_id:
+            return
+        for transfer in list(self.core.state.data["transfers"]):
+            if peer in (transfer["from"], transfer["to"]):
+                await self.abort(transfer, f"Source or target peer restarted ({self.core.state.peer_name(peer)})")
+
+    def recovery_backoff(self, name: str, shard: int, target: int) -> None:
+        """After an abort, automatic recovery waits before re-syncing this replica: 1 s, doubling to the max."""
+        key = (name, shard, target)
+        backoff = min(self.recovery_backoff_s.get(key, 0.5) * 2, self.backoff_s_max)
+        self.recovery_backoff_s[key] = backoff
+        self.recovery_not_before[key] = self.clock() + backoff
+
+    def event(self, kind: str, transfer: dict[str, Any], **extra: Any) -> None:
+        self.core.events.publish(kind, **event_fields(self.core.state, kind, transfer, extra))
