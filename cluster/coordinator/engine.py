@@ -27,6 +27,8 @@ from cluster.coordinator.pusher import Pusher
 from cluster.coordinator.state import ClusterState, Decision
 from cluster.coordinator.store import StateStore
 from node.eventbus import EventPublisher
+from node.protocol import PRIORITY_DEFAULT, TransferKey, transfer_retry_wait_s
+from node.retry import Backoff
 
 log = logging.getLogger("shardsim.coordinator")
 T = TypeVar("T")
@@ -40,7 +42,7 @@ class CoordinatorSettings:
     mqtt_url: str | None = None
     cluster_name: str = "shardsim"
     api_key: str | None = None
-    default_priority: str = "replica"
+    default_priority: str = PRIORITY_DEFAULT
     incoming_transfers_limit: int = 1
     outgoing_transfers_limit: int = 1
     push_timeout_s: float = 2.0
@@ -73,8 +75,12 @@ class Coordinator:
         self.tasks: asyncio.TaskGroup | None = None
         self.healthy: set[int] = set()
         self.boots: dict[int, str] = {}
+        # automatic recovery of a replica whose transfer failed waits 1 s, 2 s, 4 s, ... (capped) after each
+        # failure: the wall-clock time before which it is not tried again, and the failures so far
         self.recovery_not_before: dict[tuple[str, int, int], float] = {}
-        self.recovery_backoff_s: dict[tuple[str, int, int], float] = {}
+        self.recovery_failures: dict[tuple[str, int, int], int] = {}
+        self.recovery_backoff_waits = Backoff(first_s=1.0, factor=2.0,
+                                              max_s=settings.auto_recovery_backoff_s_max)
         self.step_mode = False
         self.step_continue = asyncio.Event()
         self.step_pending: list[dict[str, Any]] = []
@@ -208,7 +214,7 @@ class Coordinator:
         await self.transfer_abort_key(transfer, reason)
 
     async def transfer_abort_key(self, transfer: dict[str, Any], reason: str) -> bool:
-        key = (transfer["collection"], transfer["shard_id"], transfer["from"], transfer["to"])
+        key = TransferKey.of(transfer)
 
         def abort(state: ClusterState) -> dict[str, Any] | None:
             current = state.transfer_find(*key)
@@ -218,14 +224,19 @@ class Coordinator:
         aborted, _ = await self.change(abort)
         if aborted is not None:
             self.transfer_event("transfer.aborted", aborted, reason=reason)
-            self.recovery_backoff(key[0], key[1], key[3])
+            self.recovery_backoff(key.collection, key.shard, key.target)
         return aborted is not None
 
     def recovery_backoff(self, name: str, shard: int, target: int) -> None:
+        """A transfer to this replica failed: automatic recovery waits longer before trying it again."""
         key = (name, shard, target)
-        backoff = min(self.recovery_backoff_s.get(key, 0.5) * 2, self.settings.auto_recovery_backoff_s_max)
-        self.recovery_backoff_s[key] = backoff
-        self.recovery_not_before[key] = time.time() + backoff
+        failures = self.recovery_failures.get(key, 0) + 1
+        self.recovery_failures[key] = failures
+        self.recovery_not_before[key] = time.time() + self.recovery_backoff_waits.wait_s(failures)
+
+    def recovery_backoff_reset(self, name: str, shard: int, target: int) -> None:
+        """A transfer to this replica finished: the next failure waits the shortest time again."""
+        self.recovery_failures.pop((name, shard, target), None)
 
     def transfer_event(self, kind: str, transfer: dict[str, Any], **extra: Any) -> None:
         """Publish a transfer event; retries and aborts carry a rule id and a sentence (teaching mode)."""
@@ -244,8 +255,9 @@ class Coordinator:
                                      f"{fields.get('reason')}")
         elif kind == "transfer.phase" and transfer.get("phase") == "attempt_failed":
             fields["rule"] = "transfer.retry"
-            wait = {1: "1 s", 2: "2 s"}.get(int(attempt))
-            then = f"the source retries in {wait}" if wait else "no attempt left: the transfer will be aborted"
+            wait_s = transfer_retry_wait_s(int(attempt))
+            then = f"the source retries in {wait_s:g} s" if wait_s is not None else \
+                "no attempt left: the transfer will be aborted"
             fields["explanation"] = (f"attempt {attempt} of the transfer of shard {shard} from {source} to "
                                      f"{target} failed ({fields.get('reason')}); {then}")
         elif kind == "transfer.started":

@@ -25,6 +25,7 @@ from cluster.coordinator import operations, priority
 from cluster.coordinator.engine import Coordinator
 from cluster.coordinator.operations import OperationError
 from cluster.coordinator.state import ClusterState
+from node.protocol import TransferKey
 
 COORDINATOR = web.AppKey("coordinator", Coordinator)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -160,21 +161,13 @@ async def replica_failed(request: web.Request) -> web.Response:
     changed, version = await coordinator.change(lambda s: operations.replica_failed(
         s, body["collection"], int(body["shard"]), int(body["peer"]), str(body.get("reason", "")),
         body.get("reporter")), wait_acks=False)
-    remaining = {transfer_key_of(t) for t in coordinator.state.data["transfers"]}
+    remaining = {TransferKey.of(t) for t in coordinator.state.data["transfers"]}
     for transfer in before:
-        if transfer_key_of(transfer) not in remaining:
+        if TransferKey.of(transfer) not in remaining:
             coordinator.transfer_event("transfer.aborted", transfer,
                                        reason=f"peer {body['peer']} failed an update")
             coordinator.recovery_backoff(transfer["collection"], transfer["shard_id"], transfer["to"])
     return reply(changed, version)
-
-
-def transfer_key_of(transfer: dict[str, Any]) -> tuple[str, int, int, int]:
-    return transfer["collection"], transfer["shard_id"], transfer["from"], transfer["to"]
-
-
-def transfer_key(body: dict[str, Any]) -> tuple[str, int, int, int]:
-    return str(body["collection"]), int(body["shard"]), int(body["from"]), int(body["to"])
 
 
 async def transfer_step(request: web.Request) -> web.Response:
@@ -182,11 +175,11 @@ async def transfer_step(request: web.Request) -> web.Response:
     coordinator = request.app[COORDINATOR]
     step = request.match_info["step"]
     body = await body_of(request)
-    key = transfer_key(body)
+    key = TransferKey.of(body)
     transfer = coordinator.state.transfer_find(*key)
     if transfer is None:
-        raise OperationError("NotFound", 404, f"Shard transfer {key[2]} -> {key[3]} of shard {key[1]} of "
-                             f"collection {key[0]} does not exist")
+        raise OperationError("NotFound", 404, f"Shard transfer {key.source} -> {key.target} of shard "
+                             f"{key.shard} of collection {key.collection} does not exist")
     if step == "abort":
         await coordinator.transfer_abort_key(transfer, str(body.get("reason", "transfer failed")))
         return reply(True, coordinator.state.version)
@@ -216,7 +209,7 @@ async def transfer_step(request: web.Request) -> web.Response:
     extra = {"reason": body["reason"]} if "reason" in body else {}
     coordinator.transfer_event(kind, updated, **extra)  # right after its replica.state events, in order
     if step == "finish":
-        coordinator.recovery_backoff_s.pop((key[0], key[1], key[3]), None)
+        coordinator.recovery_backoff_reset(key.collection, key.shard, key.target)
     if step in ("partial", "finish") and coordinator.pusher is not None:
         await coordinator.pusher.wait_acks(version, coordinator.state.peer_ids(),
                                            coordinator.settings.acks_timeout_s)
