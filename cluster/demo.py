@@ -14,10 +14,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import aiohttp
+
+from node.retry import WaitTimeout, wait_until
 
 
 def free_port() -> int:
@@ -27,16 +28,13 @@ def free_port() -> int:
 
 
 async def wait_ready(session: aiohttp.ClientSession, url: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            async with session.get(f"{url}/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"node at {url} not ready after {timeout_s} s")
+    async def ready() -> bool:
+        async with session.get(f"{url}/readyz") as response:
+            return response.status == 200
+    try:
+        await wait_until(ready, timeout_s, interval_s=0.1, ignore=(aiohttp.ClientError,))
+    except WaitTimeout:
+        raise TimeoutError(f"node at {url} not ready after {timeout_s} s") from None
 
 
 async def demo(url: str, points: int, out_dir: Path) -> int:

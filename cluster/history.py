@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from node.protocol import PRIORITY_DEFAULT, PRIORITY_DEFAULT_CHOICES
+
 HISTORY_FILE_NAME = "history.jsonl"
 PHASE_NAMES = ("setup", "workload", "heal", "grace", "final", "check")
 OP_COMPLETION_TYPES = ("ok", "fail", "info")
@@ -77,7 +79,7 @@ class HistoryWriter:
 
     def meta(self, scenario: str, seed: int, command: str, default_priority: str,
              collections: dict[str, dict[str, int]], peers: dict[str, str]) -> dict[str, Any]:
-        assert default_priority in ("replica", "snapshot"), default_priority
+        assert default_priority in PRIORITY_DEFAULT_CHOICES, default_priority
         return self.record({"type": "meta", "time": 0.0, "scenario": scenario, "seed": seed,
                             "command": command, "default_priority": default_priority,
                             "collections": collections, "peers": {str(k): v for k, v in peers.items()}})
@@ -219,4 +221,4 @@ def history_time_end_s(history: list[dict[str, Any]]) -> float:
 
 def priority_effective(priority: str | None, meta: dict[str, Any]) -> str:
     """A recover op's priority, with null meaning the run's default (meta `default_priority`)."""
-    return priority or str(meta.get("default_priority") or "replica")
+    return priority or str(meta.get("default_priority") or PRIORITY_DEFAULT)

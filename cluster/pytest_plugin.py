@@ -16,7 +16,6 @@ Helpers for assertions: `wait_replicas_active`, `replica_digests`, `digests_equa
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,6 +27,8 @@ import pytest_asyncio
 
 from cluster.launcher import Cluster
 from cluster.nemesis import Nemesis
+from node.protocol import ReplicaState, cluster_info_replicas
+from node.retry import WaitTimeout, wait_until
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -80,17 +81,19 @@ def digests_equal(digests: dict[int, dict[int, str]]) -> bool:
 async def wait_replicas_active(cluster: Cluster, collection: str, timeout_s: float = 60.0,
                                node: str | None = None) -> dict[str, Any]:
     """Wait until no transfer runs and every replica of `collection` is Active; returns the cluster info."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
     info: dict[str, Any] = {}
+    url = f"{cluster.node_url(node or cluster.node_names()[0])}/collections/{collection}/cluster"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-        while loop.time() < deadline:
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError, KeyError):
-                url = f"{cluster.node_url(node or cluster.node_names()[0])}/collections/{collection}/cluster"
-                async with session.get(url) as response:
-                    info = (await response.json())["result"]
-                states = [s["state"] for s in info["local_shards"] + info["remote_shards"]]
-                if not info["shard_transfers"] and states and all(s == "Active" for s in states):
-                    return info
-            await asyncio.sleep(0.2)
-    raise TimeoutError(f"replicas of {collection} not all Active after {timeout_s} s: {info}")
+        async def settled() -> dict[str, Any] | None:
+            nonlocal info
+            async with session.get(url) as response:
+                info = (await response.json())["result"]
+            states = [state for peers in cluster_info_replicas(info).values() for state in peers.values()]
+            if not info["shard_transfers"] and states and all(s == ReplicaState.ACTIVE for s in states):
+                return info
+            return None
+        try:
+            return await wait_until(settled, timeout_s, interval_s=0.2,
+                                    ignore=(aiohttp.ClientError, TimeoutError, KeyError))
+        except WaitTimeout:
+            raise TimeoutError(f"replicas of {collection} not all Active after {timeout_s} s: {info}") from None

@@ -1,9 +1,10 @@
 """The event publisher: puts everything that happens on the MQTT event bus, without ever blocking.
 
 Nodes, the coordinator, the launcher, the nemesis and the client harness all publish through this one class
-(DESIGN.md section 7), so it imports nothing from `node/` or `cluster/`. Topics are
-`shardsim/{cluster}/{source}/{kind}` and payloads are JSON objects `{"ts", "source", "kind", ...fields}`,
-readable with `mosquitto_sub -t 'shardsim/#' -v`. Delivery is QoS 1 (at least once).
+(DESIGN.md section 7), so it imports nothing from `node/` or `cluster/` but the waits of `node.retry`.
+Topics are `shardsim/{cluster}/{source}/{kind}` and payloads are JSON objects
+`{"ts", "source", "kind", ...fields}`, readable with `mosquitto_sub -t 'shardsim/#' -v`. Delivery is QoS 1
+(at least once).
 
 `EventPublisher.publish` is synchronous and cheap: it encodes the event and puts it on a bounded queue; when
 the queue is full the event is dropped and counted. One background task, owned by a `TaskGroup` that lives
@@ -27,6 +28,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiomqtt
+
+from node.retry import Backoff
 
 TOPIC_ROOT = "shardsim"
 MQTT_PORT_DEFAULT = 1883
@@ -112,6 +115,7 @@ class EventPublisher:
         self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=queue_size)
         self._inflight: list[Message] = []
         self._reconnect_s_max = reconnect_s_max
+        self._reconnect = Backoff(first_s=RECONNECT_S_MIN, factor=2.0, max_s=reconnect_s_max)
         self._identifier = f"shardsim-{source.replace('/', '-')}-{uuid.uuid4().hex[:8]}"
         self._dropped_count = 0
         self._published_count = 0
@@ -174,19 +178,17 @@ class EventPublisher:
         """Give queued events a bounded chance to go out; stop early once a connection attempt fails."""
         if self._unreachable.is_set():
             return
-        flushed = asyncio.ensure_future(self._queue.join())
-        unreachable = asyncio.ensure_future(self._unreachable.wait())
-        try:
+        async with asyncio.TaskGroup() as waiters:
+            flushed = waiters.create_task(self._queue.join(), name="event-publisher flushed")
+            unreachable = waiters.create_task(self._unreachable.wait(), name="event-publisher unreachable")
             await asyncio.wait((flushed, unreachable), timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in (flushed, unreachable):
-                waiter.cancel()
-            await asyncio.gather(flushed, unreachable, return_exceptions=True)
+            flushed.cancel()
+            unreachable.cancel()
 
     async def _run(self) -> None:
         """Connect, drain, and on any failure reconnect with capped exponential backoff, forever."""
         assert self._address is not None
-        backoff_s = RECONNECT_S_MIN
+        failures = 0  # since the last connection
         was_connected = True
         while True:
             try:
@@ -199,11 +201,11 @@ class EventPublisher:
                 log.exception("event publisher session failed; reconnecting")
             was_connected = self._connected
             if self._connected:
-                backoff_s = RECONNECT_S_MIN
+                failures = 0
+            failures += 1
             self._connected = False
             self._unreachable.set()
-            await asyncio.sleep(backoff_s)
-            backoff_s = min(backoff_s * 2, self._reconnect_s_max)
+            await asyncio.sleep(self._reconnect.wait_s(failures))
 
     async def _session(self) -> None:
         """One connection: drain the queue until the broker goes away (raises an MQTT error then)."""

@@ -1,9 +1,12 @@
 """Wire types and pure codecs shared by nodes and the cluster tooling.
 
-This is the only module of `node/` that `cluster/` may import (besides the event publisher): it holds no
-I/O and no state. It defines replica states with Qdrant's names, how a point id maps to a shard, the
-content digest of a shard (independent of write order), the msgpack codec used on internal routes, and the shape of
-the cluster state that the coordinator pushes to every node.
+This is the only module of `node/` that `cluster/` may import for the cluster's vocabulary (besides the event
+publisher and `node.retry`): it holds no I/O and no state. It defines, once for the node, the coordinator, the
+runner, the launcher, the checkers and the tests: replica states with Qdrant's names and the set that takes
+updates, the snapshot priorities and the default one, a transfer's key and its retry waits, how a point id
+maps to a shard, the content digest of a shard (independent of write order), the msgpack codec used on
+internal routes, and the shape of the cluster state that the coordinator pushes to every node, with the
+helpers that read its replica map.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import struct
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -38,18 +41,65 @@ class ReplicaState(enum.StrEnum):
     @property
     def takes_updates(self) -> bool:
         """Forwarded writes go to these replicas (Recovery targets are fed by the transfer queue)."""
-        return self in (ReplicaState.ACTIVE, ReplicaState.PARTIAL, ReplicaState.INITIALIZING,
-                        ReplicaState.LISTENER)
+        return self.value in UPDATABLE_STATES
 
     @property
     def serves_reads(self) -> bool:
         return self is ReplicaState.ACTIVE
 
 
+UPDATABLE_STATES: frozenset[str] = frozenset({ReplicaState.ACTIVE.value, ReplicaState.PARTIAL.value,
+                                              ReplicaState.INITIALIZING.value, ReplicaState.LISTENER.value})
+"""The states of replicas that take updates: a client update goes to each, and a replica in one of them is
+"present" on its peer (a transfer to it is refused). Recovery targets are fed by the transfer's queue."""
+
+
 class SnapshotPriority(enum.StrEnum):
+    """Which side wins when a snapshot is recovered into a shard that has other replicas (reference
+    section 3)."""
+
     NO_SYNC = "no_sync"
     SNAPSHOT = "snapshot"
     REPLICA = "replica"
+
+
+PRIORITIES: tuple[str, ...] = tuple(priority.value for priority in SnapshotPriority)
+PRIORITY_DEFAULT: str = SnapshotPriority.REPLICA.value
+"""The priority of a recovery that names none, unless the cluster is set otherwise (Qdrant's API docs say
+`replica`; its server's code uses `snapshot`)."""
+PRIORITY_DEFAULT_CHOICES: tuple[str, ...] = (SnapshotPriority.REPLICA.value, SnapshotPriority.SNAPSHOT.value)
+"""The priorities a cluster may take as its default."""
+
+
+class TransferKey(NamedTuple):
+    """What names one shard transfer in the state, in the nodes' reports and in events: a shard has at most
+    one transfer from or to a peer at a time."""
+
+    collection: str
+    shard: int
+    source: int
+    target: int
+
+    @classmethod
+    def of(cls, transfer: Mapping[str, Any]) -> TransferKey:
+        """The key of a transfer as the state lists it (`shard_id`, `from`, `to`) or as a report or an event
+        names it (`shard`, `from`, `to`)."""
+        shard = transfer["shard_id"] if "shard_id" in transfer else transfer["shard"]
+        return cls(str(transfer["collection"]), int(shard), int(transfer["from"]), int(transfer["to"]))
+
+    def text(self) -> str:
+        return f"{self.source} -> {self.target} of shard {self.shard} of `{self.collection}`"
+
+
+TRANSFER_RETRY_WAITS_S: tuple[float, ...] = (1.0, 2.0)
+"""The source's waits before a transfer's second and third attempts (node setting `transfer_attempts`,
+3 by default; a later attempt would wait as long as the last)."""
+
+
+def transfer_retry_wait_s(attempt: int) -> float | None:
+    """The wait after failed attempt `attempt` before the next one, or None after the last default attempt
+    (what the coordinator tells when an attempt fails)."""
+    return TRANSFER_RETRY_WAITS_S[attempt - 1] if 1 <= attempt <= len(TRANSFER_RETRY_WAITS_S) else None
 
 
 def point_id_normalize(point_id: Any) -> PointId:
@@ -178,8 +228,35 @@ def msgpack_decode(data: bytes) -> Any:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def replica_map(state: Mapping[str, Any], collection: str) -> dict[int, dict[int, ReplicaState]]:
-    """`shard -> peer -> state` of one collection in a pushed cluster state (int keys, enum values)."""
-    shards = state.get("collections", {}).get(collection, {}).get("shards", {})
-    return {int(shard): {int(peer): ReplicaState(st) for peer, st in peers.items()}
-            for shard, peers in shards.items()}
+def _shards(state: Mapping[str, Any], collection: str) -> Mapping[str, Mapping[str, str]]:
+    description = state.get("collections", {}).get(collection)
+    return description["shards"] if description is not None else {}
+
+
+def replica_map(state: Mapping[str, Any], collection: str) -> dict[int, dict[int, str]]:
+    """`shard -> peer -> state` of one collection in a cluster state or a node's view (int keys; empty
+    when the collection is unknown)."""
+    return {int(shard): {int(peer): st for peer, st in peers.items()}
+            for shard, peers in _shards(state, collection).items()}
+
+
+def shard_replicas(state: Mapping[str, Any], collection: str, shard: int) -> dict[int, str]:
+    """`peer -> state` of one shard in a cluster state or a node's view (empty when unknown)."""
+    return {int(peer): st for peer, st in _shards(state, collection).get(str(shard), {}).items()}
+
+
+def peer_replicas(state: Mapping[str, Any], collection: str, peer: int) -> dict[int, str]:
+    """`shard -> state` of the replicas one peer holds of a collection, in a cluster state or a view."""
+    key = str(peer)
+    return {int(shard): peers[key] for shard, peers in _shards(state, collection).items() if key in peers}
+
+
+def cluster_info_replicas(info: Mapping[str, Any]) -> dict[int, dict[int, str]]:
+    """`shard -> peer -> state` from Qdrant's collection cluster info (`GET /collections/{c}/cluster`) as one
+    node answers it: its `local_shards` and `remote_shards`."""
+    replicas: dict[int, dict[int, str]] = {}
+    for local in info["local_shards"]:
+        replicas.setdefault(int(local["shard_id"]), {})[int(info["peer_id"])] = local["state"]
+    for remote in info["remote_shards"]:
+        replicas.setdefault(int(remote["shard_id"]), {})[int(remote["peer_id"])] = remote["state"]
+    return replicas

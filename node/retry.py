@@ -4,7 +4,8 @@
   raises `WaitTimeout` saying what was awaited and, when the condition returned something, what it last saw.
 - `Backoff`: the waits between attempts, exponential and capped (`Backoff(first_s=0.2, max_s=3.0)`), or a
   fixed sequence (`Backoff.fixed(1.0, 2.0)`); `retry(call, attempts=..., backoff=..., retry_on=...)` runs a call
-  until it succeeds, for a bounded number of attempts.
+  until it succeeds, for a bounded number of attempts or until a deadline (`timeout_s`), or both.
+  A loop that must go on forever (a reconnecting client) takes only its waits from a `Backoff`.
 
 Time is the running event loop's (`loop.time()`), so a simulated loop's virtual clock drives every deadline.
 Pure asyncio, no node state: `cluster/` may import it (tests/test_layout.py).
@@ -16,7 +17,7 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -43,7 +44,10 @@ class Backoff:
         """The wait after failed attempt number `attempt` (1-based)."""
         if self.sequence:
             return self.sequence[min(attempt - 1, len(self.sequence) - 1)]
-        return min(self.first_s * self.factor ** (attempt - 1), self.max_s)
+        try:
+            return min(self.first_s * self.factor ** (attempt - 1), self.max_s)
+        except OverflowError:  # a loop that retries forever reaches attempts whose power is too large
+            return self.max_s
 
     def waits(self) -> Iterator[float]:
         attempt = 1
@@ -59,8 +63,18 @@ async def _evaluate(condition: Callable[[], Any]) -> Any:
     return value
 
 
-async def wait_until(condition: Callable[[], Awaitable[T] | T], timeout_s: float, interval_s: float = 0.1,
-                     what: str = "", ignore: tuple[type[BaseException], ...] = ()) -> T:
+@overload
+async def wait_until(condition: Callable[[], Awaitable[T]], timeout_s: float, interval_s: float = 0.1,
+                     what: str = "", ignore: tuple[type[BaseException], ...] = ()) -> T: ...
+
+
+@overload
+async def wait_until(condition: Callable[[], T], timeout_s: float, interval_s: float = 0.1,
+                     what: str = "", ignore: tuple[type[BaseException], ...] = ()) -> T: ...
+
+
+async def wait_until(condition: Callable[[], Any], timeout_s: float, interval_s: float = 0.1,
+                     what: str = "", ignore: tuple[type[BaseException], ...] = ()) -> Any:
     """Poll `condition` every `interval_s` until it returns something truthy (returned), at most `timeout_s`.
 
     Errors of the kinds in `ignore` count as "not yet" (a process still starting, say)."""
@@ -75,7 +89,7 @@ async def wait_until(condition: Callable[[], Awaitable[T] | T], timeout_s: float
         except ignore as error:
             last, last_error = None, error
         if last:
-            return last  # type: ignore[no-any-return]
+            return last
         remaining = deadline - loop.time()
         if remaining <= 0:
             seen = f"; last error: {last_error!r}" if last_error is not None else (
@@ -84,22 +98,28 @@ async def wait_until(condition: Callable[[], Awaitable[T] | T], timeout_s: float
         await asyncio.sleep(min(interval_s, remaining))
 
 
-async def retry(call: Callable[[], Awaitable[T]], attempts: int, backoff: Backoff,
-                retry_on: tuple[type[BaseException], ...],
+async def retry(call: Callable[[], Awaitable[T]], *, backoff: Backoff,
+                retry_on: tuple[type[BaseException], ...], attempts: int | None = None, timeout_s: float | None = None,
                 give_up: Callable[[BaseException], bool] | None = None,
                 on_failure: Callable[[int, BaseException], None] | None = None) -> T:
-    """Run `call` until it succeeds, at most `attempts` times, waiting `backoff` between attempts.
+    """Run `call` until it succeeds, waiting `backoff` between attempts: at most `attempts` times, and no new
+    attempt once `timeout_s` has passed since the first began (at least one of the two bounds is given).
 
     Errors outside `retry_on`, errors for which `give_up(error)` is true, and the last attempt's error are
     raised. `on_failure(attempt, error)` is told of each failed attempt before its wait."""
-    assert attempts >= 1, "retry needs at least one attempt"
-    for attempt in range(1, attempts + 1):
+    assert attempts is not None or timeout_s is not None, "retry needs a bound: attempts or timeout_s"
+    assert attempts is None or attempts >= 1, "retry needs at least one attempt"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s if timeout_s is not None else None
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return await call()
         except retry_on as error:
-            if attempt == attempts or (give_up is not None and give_up(error)):
+            if attempt == attempts or (deadline is not None and loop.time() > deadline) or (
+                    give_up is not None and give_up(error)):
                 raise
             if on_failure is not None:
                 on_failure(attempt, error)
             await asyncio.sleep(backoff.wait_s(attempt))
-    raise AssertionError("unreachable")

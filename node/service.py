@@ -4,17 +4,20 @@ Route handlers (node/api/) call this object; it decides whether an update or a r
 (standalone, or a local replica) or through the cluster agent, which forwards to other peers. The node sees
 its agent only through `node.replication.seam.ClusterSeam` (the app builder plugs the agent in), so this
 module never imports replication's agent. Its lifecycle is an async context manager owned by the aiohttp
-app's cleanup context, and it owns every background task (compaction, state pulls, transfers) in one
-TaskGroup.
+app's cleanup context, and it owns every background task (compaction, state pulls, failure reports,
+transfers, snapshot work answered with 202) in one TaskGroup; a task that needs helpers of its own (a
+transfer's progress reporter and queue watcher) owns them in a TaskGroup of its own, inside its block, and
+the event publisher owns its sender the same way. `LockKey` names the node's locks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 
@@ -30,6 +33,39 @@ from node.storage.shard import version_clock
 log = logging.getLogger("shardsim.node")
 
 
+class LockPurpose(enum.Enum):
+    """What a node-local lock serialises; part of its key, so locks of different purposes never collide."""
+
+    SHARD_DATA = "shard data"  # swapping a shard's data in (snapshot content applied)
+    SHARD_RECOVERY = "shard recovery"  # one shard snapshot recovery of a shard at a time
+    COLLECTION_RECOVERY = "collection recovery"  # one collection snapshot recovery of a collection at a time
+    TRANSFER_RECEIVE = "transfer receive"  # a transfer target swapping in the streamed shard
+
+
+class LockKey(NamedTuple):
+    """The key of one of the node's locks: a collection, a shard (None for the whole collection), a purpose."""
+
+    collection: str
+    shard: int | None
+    purpose: LockPurpose
+
+    @classmethod
+    def shard_data(cls, collection: str, shard: int) -> LockKey:
+        return cls(collection, shard, LockPurpose.SHARD_DATA)
+
+    @classmethod
+    def shard_recovery(cls, collection: str, shard: int) -> LockKey:
+        return cls(collection, shard, LockPurpose.SHARD_RECOVERY)
+
+    @classmethod
+    def collection_recovery(cls, collection: str) -> LockKey:
+        return cls(collection, None, LockPurpose.COLLECTION_RECOVERY)
+
+    @classmethod
+    def transfer_receive(cls, collection: str, shard: int) -> LockKey:
+        return cls(collection, shard, LockPurpose.TRANSFER_RECEIVE)
+
+
 class Node:
     def __init__(self, settings: NodeSettings) -> None:
         self.settings = settings
@@ -40,7 +76,7 @@ class Node:
         self.session: aiohttp.ClientSession | None = None
         self.tasks: asyncio.TaskGroup | None = None
         self.owned_tasks: set[asyncio.Task[Any]] = set()
-        self.shard_locks: dict[tuple[str, int], asyncio.Lock] = {}
+        self.locks: dict[LockKey, asyncio.Lock] = {}
         self.version_last = 0
         self.ready = False
         self.stopping = asyncio.Event()
@@ -99,8 +135,9 @@ class Node:
         task.add_done_callback(self.owned_tasks.discard)
         return task
 
-    def shard_lock(self, collection: str, shard_id: int) -> asyncio.Lock:
-        return self.shard_locks.setdefault((collection, shard_id), asyncio.Lock())
+    def lock(self, key: LockKey) -> asyncio.Lock:
+        """The node-local lock named by `key` (made on first use)."""
+        return self.locks.setdefault(key, asyncio.Lock())
 
     def version_next(self) -> int:
         """A write version above every version this node has handed out (see node/storage/shard.py)."""

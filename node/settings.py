@@ -10,6 +10,7 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from node.protocol import PRIORITY_DEFAULT, PRIORITY_DEFAULT_CHOICES
 from node.settings_args import setting, settings_args_add, settings_from_namespace
 
 
@@ -33,9 +34,9 @@ class NodeSettings:
         "the event bus (mqtt://host:port); none means no events", env="SHARDSIM_MQTT_URL"))
     cluster_name: str = field(default="shardsim", metadata=setting(
         "the cluster's name in event topics", env="SHARDSIM_CLUSTER"))
-    default_priority: str = field(default="replica", metadata=setting(
+    default_priority: str = field(default=PRIORITY_DEFAULT, metadata=setting(
         "snapshot recovery priority when a request gives none (Qdrant's server: snapshot; its API docs: "
-        "replica)", choices=("replica", "snapshot")))
+        "replica)", choices=PRIORITY_DEFAULT_CHOICES))
     chunk_bytes: int = field(default=1 << 20, metadata=setting("chunk size of snapshot streams and uploads"))
     download_timeout_s: float = field(default=300.0, metadata=setting(
         "longest download of a snapshot from a URL"))

@@ -12,17 +12,18 @@ from typing import Any
 
 from cluster.checkers.result import CheckResult
 from cluster.history import history_events, history_finals
+from node.protocol import ReplicaState, TransferKey
 
 NAME = "nothing_stuck"
 
 
 def transfers_open(history: list[dict[str, Any]], time_until_s: float) -> list[dict[str, Any]]:
     """Transfers started and neither finished nor aborted by `time_until_s`, as their start events."""
-    open_transfers: dict[tuple[Any, ...], dict[str, Any]] = {}
+    open_transfers: dict[TransferKey, dict[str, Any]] = {}
     for time_s, event in history_events(history, "transfer."):
         if time_s > time_until_s:
             break
-        key = (event.get("collection"), event.get("shard"), event.get("from"), event.get("to"))
+        key = TransferKey.of(event)
         if event["kind"] == "transfer.started":
             open_transfers[key] = {**event, "time": time_s}
         elif event["kind"] in ("transfer.finished", "transfer.aborted"):
@@ -37,7 +38,7 @@ def check(history: list[dict[str, Any]]) -> CheckResult:
     final = finals[-1]
     transfers = transfers_open(history, float(final.get("time", 0.0)))
     replicas = {f"{c}/{s}/{p}": r.get("state") for c, shards in (final["value"] or {}).items()
-                for s, peers in shards.items() for p, r in peers.items() if r.get("state") != "Active"}
+                for s, peers in shards.items() for p, r in peers.items() if r.get("state") != ReplicaState.ACTIVE}
     details = {"transfers_open": transfers, "replicas_not_active": replicas}
     if transfers or replicas:
         parts = [f"{len(transfers)} transfers still open"] if transfers else []

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from cluster.checkers.oracle_types import Points, ReplicaKey, ReplicaModel
 from cluster.history import Op
+from node.protocol import ReplicaState, SnapshotPriority
 
 if TYPE_CHECKING:
     from cluster.checkers.oracle_model import OracleModel
@@ -61,7 +62,7 @@ def recovery_unknown(model: OracleModel, op: Op, shard: int, reason: str) -> Non
     which replicas remain; a replica the recovery may have created may or may not exist."""
     value = op.value or {}
     collection, peer = str(value.get("collection")), int(value.get("peer", 0))
-    removal_possible = value.get("shard") is None and model.priority_of(op) == "snapshot"
+    removal_possible = value.get("shard") is None and model.priority_of(op) == SnapshotPriority.SNAPSHOT
     if peer not in model.shard_replicas(collection, shard):
         model.replica_new((collection, shard, peer)).state = None
     for replica in model.shard_replicas(collection, shard).values():
@@ -78,18 +79,19 @@ def replica_recover(model: OracleModel, op: Op, shard: int, content: tuple[Point
     collection, peer = str(value.get("collection")), int(value.get("peer", 0))
     priority, variant = model.priority_of(op), ("shard" if value.get("shard") is not None else "collection")
     others = sorted(p for p in model.shard_replicas(collection, shard) if p != peer)
-    active = [p for p in others if observed.get((collection, shard, p), "Active") == "Active"]
+    active = [p for p in others
+              if observed.get((collection, shard, p), ReplicaState.ACTIVE) == ReplicaState.ACTIVE]
     dead = [p for p in others if p not in active]
     target = model.replica_new((collection, shard, peer))
-    target.points, target.known, target.state = copy.deepcopy(content[0]), content[1], "Active"
+    target.points, target.known, target.state = copy.deepcopy(content[0]), content[1], ReplicaState.ACTIVE.value
     label = f"{variant} recovery (op {op.op_id}, priority {priority}) on peer {peer}"
     if not active:
         _rule(target, "no_other_active", f"{label}: no other Active replica, so Active whatever the priority")
         replicas_resync(model, collection, shard, dead, [peer])
-    elif priority == "no_sync":
+    elif priority == SnapshotPriority.NO_SYNC:
         _rule(target, "no_sync", f"{label}: Active with the snapshot's data; peers {active} untouched")
         replicas_resync(model, collection, shard, dead, [peer, *active])
-    elif priority == "snapshot":
+    elif priority == SnapshotPriority.SNAPSHOT:
         rf = int(model.collections.get(collection, {}).get("replication_factor", 1))
         removed = active[:max(0, len(active) - (rf - 1))] if variant == "collection" else []
         for other in removed:
@@ -98,7 +100,7 @@ def replica_recover(model: OracleModel, op: Op, shard: int, content: tuple[Point
             _rule(replica, "snapshot_removed", f"{label}: removed, beyond replication factor {rf}")
         _rule(target, "snapshot", f"{label}: Active with the snapshot's data; other Active replicas Dead")
         replicas_resync(model, collection, shard, [p for p in others if p not in removed], [peer])
-    elif priority == "replica":
+    elif priority == SnapshotPriority.REPLICA:
         was_empty = all(not model.shard_replicas(collection, shard)[p].points for p in active)
         replicas_resync(model, collection, shard, [peer, *dead], active)
         if was_empty and content[0]:
@@ -119,7 +121,7 @@ def replicas_resync(model: OracleModel, collection: str, shard: int, peers: list
     for peer in peers:
         replica = replicas[peer]
         replica.points = copy.deepcopy(contents[0].points) if agree else {}
-        replica.known, replica.state = agree, "Active"
+        replica.known, replica.state = agree, ReplicaState.ACTIVE.value
         because = f"re-synced from peer {sources[0]}" if len(sources) == 1 else f"re-synced from one of {sources}"
         _rule(replica, "resynced" if agree else "unknown",
               f"Dead, {because} by automatic recovery" + ("" if agree else " (their data differs)"))

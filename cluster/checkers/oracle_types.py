@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from node.protocol import PointId
+from node.protocol import PointId, ReplicaState
 
 ReplicaKey = tuple[str, int, int]
 Points = dict[PointId, tuple[list[float], dict[str, Any]]]
@@ -33,7 +33,7 @@ class Prediction:
 class ReplicaModel:
     points: Points = field(default_factory=dict)
     known: bool = True
-    state: str | None = "Active"
+    state: str | None = ReplicaState.ACTIVE.value
     rule: str = "initial"
     explanation: str = "placed at setup; received every acknowledged write"
 

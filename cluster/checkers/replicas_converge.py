@@ -14,6 +14,7 @@ from typing import Any
 
 from cluster.checkers.result import CheckResult
 from cluster.history import history_finals, history_meta, history_ops, priority_effective
+from node.protocol import ReplicaState, SnapshotPriority
 
 NAME = "replicas_converge"
 
@@ -26,7 +27,7 @@ def no_sync_shards(history: list[dict[str, Any]]) -> set[tuple[str, str]]:
         value = op.value or {}
         if op.f != "snapshot_recover" or not op.may_have_happened:
             continue
-        if priority_effective(value.get("priority"), meta) != "no_sync":
+        if priority_effective(value.get("priority"), meta) != SnapshotPriority.NO_SYNC:
             continue
         collection = str(value.get("collection"))
         if value.get("shard") is not None:
@@ -51,7 +52,7 @@ def replicas_converge_check(allow_divergence: bool | None = None) -> Callable[[l
         for collection, shard_map in (finals[-1]["value"] or {}).items():
             for shard, peers in shard_map.items():
                 shards += 1
-                digests = {p: r.get("digest") for p, r in peers.items() if r.get("state") == "Active"}
+                digests = {p: r.get("digest") for p, r in peers.items() if r.get("state") == ReplicaState.ACTIVE}
                 if len(set(digests.values())) <= 1:
                     continue
                 key = f"{collection}/{shard}"

@@ -10,6 +10,7 @@ from typing import Any
 
 from cluster.checkers.result import CheckResult
 from cluster.history import history_finals, history_meta
+from node.protocol import ReplicaState
 
 NAME = "replication_factor"
 
@@ -29,7 +30,7 @@ def check(history: list[dict[str, Any]]) -> CheckResult:
         for shard in range(int(config.get("shard_number", 1))):
             shards += 1
             peers = (observed.get(collection) or {}).get(str(shard)) or {}
-            active = sorted(p for p, r in peers.items() if r.get("state") == "Active")
+            active = sorted(p for p, r in peers.items() if r.get("state") == ReplicaState.ACTIVE)
             if len(active) < required:
                 short[f"{collection}/{shard}"] = {"active_peers": active, "required": required}
     details = {"shards_checked": shards, "under_replicated": short}

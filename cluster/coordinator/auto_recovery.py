@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from cluster.coordinator.operations import ACTIVE, DEAD
 from cluster.coordinator.state import ClusterState
+from node.protocol import ReplicaState
 
 Candidate = tuple[str, int, int, int]  # collection, shard, source, target
 
@@ -40,13 +40,13 @@ def recovery_candidates(state: ClusterState, healthy: set[int], not_before: Mapp
             replicas = state.replicas(name, shard)
             busy = {p for t in state.transfers_of(name, shard) for p in (t["from"], t["to"])}
             for target, replica_state in sorted(replicas.items()):
-                if replica_state != DEAD or target in busy or target not in healthy:
+                if replica_state != ReplicaState.DEAD or target in busy or target not in healthy:
                     continue
                 if not_before.get((name, shard, target), 0.0) > now:
                     continue
                 if incoming.get(target, 0) >= incoming_limit:
                     continue
-                sources = [p for p, st in sorted(replicas.items()) if st == ACTIVE and p in healthy
+                sources = [p for p, st in sorted(replicas.items()) if st == ReplicaState.ACTIVE and p in healthy
                            and p not in busy and outgoing.get(p, 0) < outgoing_limit]
                 if not sources:
                     continue

@@ -27,6 +27,7 @@ from cluster.coordinator.state import ClusterState, Decision
 from cluster.coordinator.store import StateStore
 from cluster.coordinator.transfers import Transfers
 from node.eventbus import EventPublisher
+from node.protocol import PRIORITY_DEFAULT, PRIORITY_DEFAULT_CHOICES
 from node.settings_args import setting
 
 T = TypeVar("T")
@@ -46,8 +47,8 @@ class CoordinatorSettings:
         "the cluster's name in event topics", env="SHARDSIM_CLUSTER"))
     api_key: str | None = field(default=None, metadata=setting(
         "the key the nodes require, sent on every call to them", env="QDRANT__SERVICE__API_KEY"))
-    default_priority: str = field(default="replica", metadata=setting(
-        "snapshot recovery priority when a request gives none", choices=("replica", "snapshot")))
+    default_priority: str = field(default=PRIORITY_DEFAULT, metadata=setting(
+        "snapshot recovery priority when a request gives none", choices=PRIORITY_DEFAULT_CHOICES))
     incoming_transfers_limit: int = field(default=1, metadata=setting(
         "automatic recovery: transfers into one peer at a time (0 turns it off)"))
     outgoing_transfers_limit: int = field(default=1, metadata=setting(

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster.coordinator.placement import placement
-from cluster.coordinator.state import UPDATABLE, ClusterState
-
-ACTIVE, DEAD, PARTIAL, RECOVERY = "Active", "Dead", "Partial", "Recovery"
-INITIALIZING, MANUAL_RECOVERY = "Initializing", "ManualRecovery"
+from cluster.coordinator.state import ClusterState
+from node.protocol import UPDATABLE_STATES, ReplicaState, TransferKey
 
 
 @dataclass
@@ -53,24 +51,25 @@ def collection_create(state: ClusterState, name: str, config: dict[str, Any]) ->
             for peer in replicas:
                 load[int(peer)] = load.get(int(peer), 0) + 1
     layout = placement(peers, config["shard_number"], config["replication_factor"], load)
-    state.collection_add(name, config, layout, INITIALIZING)
+    state.collection_add(name, config, layout, ReplicaState.INITIALIZING)
 
 
 def collection_activate(state: ClusterState, name: str, ready_peers: set[int]) -> None:
     """Initializing replicas become Active on peers that created them, Dead on the others."""
     collection = collection_get(state, name)
     for shard, replicas in collection["shards"].items():
-        confirmed = [p for p, st in replicas.items() if st == INITIALIZING and int(p) in ready_peers]
+        confirmed = [p for p, st in replicas.items()
+                     if st == ReplicaState.INITIALIZING and int(p) in ready_peers]
         for peer, replica_state in list(replicas.items()):
-            if replica_state != INITIALIZING:
+            if replica_state != ReplicaState.INITIALIZING:
                 continue
             if int(peer) in ready_peers or not confirmed:
                 # an unconfirmed replica of a new shard with no confirmed sibling is still a correct,
                 # empty replica: it is created when its node applies the state (a failed write makes it Dead)
-                state.replica_set(name, int(shard), int(peer), ACTIVE, "collection.created",
+                state.replica_set(name, int(shard), int(peer), ReplicaState.ACTIVE, "collection.created",
                                   f"{state.peer_name(int(peer))} created its replica of shard {shard}")
             else:
-                state.replica_set(name, int(shard), int(peer), DEAD, "collection.create_failed",
+                state.replica_set(name, int(shard), int(peer), ReplicaState.DEAD, "collection.create_failed",
                                   f"{state.peer_name(int(peer))} did not confirm creating its replica of "
                                   f"shard {shard}; automatic recovery will fill it")
 
@@ -99,16 +98,16 @@ def transfer_start(state: ClusterState, name: str, operation: dict[str, Any], sy
     if method != "snapshot":
         raise bad_request(f"Transfer method `{method}` is not supported by shardsim: use `snapshot`")
     replicas = state.replicas(name, shard)
-    if replicas.get(source) != ACTIVE:
+    if replicas.get(source) != ReplicaState.ACTIVE:
         raise bad_request(f"Shard {shard} is not active on peer {source}")
     for transfer in state.transfers_of(name, shard):
         if {transfer["from"], transfer["to"]} & {source, target}:
             raise bad_request(f"Shard {shard} is already involved in transfer {transfer['from']} -> "
                               f"{transfer['to']}")
-    if replicas.get(target) in UPDATABLE:
+    if replicas.get(target) in UPDATABLE_STATES:
         raise bad_request(f"Shard {shard} is already present on peer {target}")
     verb = "replicate" if sync else "move"
-    state.replica_set(name, shard, target, RECOVERY, "transfer.start",
+    state.replica_set(name, shard, target, ReplicaState.RECOVERY, "transfer.start",
                       f"{state.peer_name(target)}'s replica of shard {shard} enters Recovery: it will "
                       f"receive a snapshot streamed from {state.peer_name(source)} ({verb}, {reason})")
     return state.transfer_add(name, shard, source, target, sync, method, reason)
@@ -125,15 +124,15 @@ def transfer_get(state: ClusterState, name: str, shard: Any, source: Any, target
 def transfer_partial(state: ClusterState, transfer: dict[str, Any]) -> None:
     name, shard, target = transfer["collection"], transfer["shard_id"], transfer["to"]
     transfer.update(phase="partial", comment=f"restored on {state.peer_name(target)}; replaying queued updates")
-    state.replica_set(name, shard, target, PARTIAL, "transfer.recovered",
+    state.replica_set(name, shard, target, ReplicaState.PARTIAL, "transfer.recovered",
                       f"{state.peer_name(target)} restored the snapshot of shard {shard}: Recovery -> "
                       f"Partial, it now receives forwarded updates while the queue is replayed")
 
 
 def transfer_finish(state: ClusterState, transfer: dict[str, Any]) -> None:
-    name, shard, source, target = transfer["collection"], transfer["shard_id"], transfer["from"], transfer["to"]
+    name, shard, source, target = TransferKey.of(transfer)
     state.transfer_remove(transfer)
-    state.replica_set(name, shard, target, ACTIVE, "transfer.finished",
+    state.replica_set(name, shard, target, ReplicaState.ACTIVE, "transfer.finished",
                       f"transfer of shard {shard} from {state.peer_name(source)} finished: "
                       f"{state.peer_name(target)}'s replica is Active")
     if not transfer["sync"]:
@@ -149,7 +148,7 @@ def transfer_abort(state: ClusterState, transfer: dict[str, Any], reason: str) -
     if state.collection(name) is None:
         return
     if transfer["sync"]:
-        state.replica_set(name, shard, target, DEAD, "transfer.aborted.sync_target_dead",
+        state.replica_set(name, shard, target, ReplicaState.DEAD, "transfer.aborted.sync_target_dead",
                           f"transfer of shard {shard} to {state.peer_name(target)} aborted ({reason}): "
                           f"the replicate target is marked Dead and will be re-synced by automatic recovery")
     else:
@@ -165,8 +164,8 @@ def replica_drop(state: ClusterState, name: str, operation: dict[str, Any]) -> N
     replicas = state.replicas(name, shard)
     if peer not in replicas:
         raise bad_request(f"Shard {shard} of {name} does not exist on peer {peer}")
-    others_active = [p for p, st in replicas.items() if p != peer and st == ACTIVE]
-    if replicas[peer] == ACTIVE and not others_active:
+    others_active = [p for p, st in replicas.items() if p != peer and st == ReplicaState.ACTIVE]
+    if replicas[peer] == ReplicaState.ACTIVE and not others_active:
         raise bad_request(f"Shard {shard} must have at least one active replica after removing peer {peer}")
     for transfer in state.transfers_of(name, shard):
         if peer in (transfer["from"], transfer["to"]):
@@ -180,10 +179,10 @@ def replica_failed(state: ClusterState, name: str, shard: int, peer: int, reason
     """A forwarded update failed on this replica: transfers involving it are aborted and it becomes Dead,
     unless it was a move's target, which the abort removed."""
     current = state.replica_state(name, shard, peer)
-    if current not in UPDATABLE:
+    if current not in UPDATABLE_STATES:
         return False
-    if current == ACTIVE and not [p for p, st in state.replicas(name, shard).items()
-                                  if p != peer and st == ACTIVE]:
+    others_active = [p for p, st in state.replicas(name, shard).items() if p != peer and st == ReplicaState.ACTIVE]
+    if current == ReplicaState.ACTIVE and not others_active:
         return False  # never mark the last Active replica Dead: nothing could re-sync it
     who = state.peer_name(reporter) if reporter is not None else "a peer"
     for transfer in state.transfers_of(name, shard):
@@ -191,7 +190,7 @@ def replica_failed(state: ClusterState, name: str, shard: int, peer: int, reason
             transfer_abort(state, transfer, f"{state.peer_name(peer)} failed an update")
     if state.replica_state(name, shard, peer) is None:
         return True  # it was a move's target, removed by the abort: it must stay removed
-    state.replica_set(name, shard, peer, DEAD, "replica.update_failed",
+    state.replica_set(name, shard, peer, ReplicaState.DEAD, "replica.update_failed",
                       f"{state.peer_name(peer)}'s replica of shard {shard} marked Dead: a forwarded update "
                       f"from {who} failed ({reason})")
     return True

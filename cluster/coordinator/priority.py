@@ -14,12 +14,13 @@ the states that follow:
 
 from __future__ import annotations
 
-from cluster.coordinator.operations import ACTIVE, DEAD, MANUAL_RECOVERY, transfer_start
+from cluster.coordinator.operations import transfer_start
 from cluster.coordinator.state import ClusterState
+from node.protocol import ReplicaState, SnapshotPriority
 
 
 def others_active(state: ClusterState, name: str, shard: int, peer: int) -> list[int]:
-    return sorted(p for p, st in state.replicas(name, shard).items() if p != peer and st == ACTIVE)
+    return sorted(p for p, st in state.replicas(name, shard).items() if p != peer and st == ReplicaState.ACTIVE)
 
 
 def recovery_begin(state: ClusterState, name: str, shards: list[int], peer: int) -> dict[int, str]:
@@ -30,7 +31,7 @@ def recovery_begin(state: ClusterState, name: str, shards: list[int], peer: int)
         if current is None:
             continue
         previous[shard] = current
-        state.replica_set(name, shard, peer, MANUAL_RECOVERY, "recovery.begin",
+        state.replica_set(name, shard, peer, ReplicaState.MANUAL_RECOVERY, "recovery.begin",
                           f"{state.peer_name(peer)} is recovering shard {shard} from a collection snapshot: "
                           f"its replica is in ManualRecovery meanwhile")
     return previous
@@ -38,7 +39,7 @@ def recovery_begin(state: ClusterState, name: str, shards: list[int], peer: int)
 
 def recovery_restore(state: ClusterState, name: str, previous: dict[int, str], peer: int, why: str) -> None:
     for shard, before in previous.items():
-        if state.replica_state(name, shard, peer) == MANUAL_RECOVERY:
+        if state.replica_state(name, shard, peer) == ReplicaState.MANUAL_RECOVERY:
             state.replica_set(name, shard, peer, before, "recovery.restore_state",
                               f"{state.peer_name(peer)}'s replica of shard {shard} goes back to {before}: {why}")
 
@@ -48,22 +49,22 @@ def shard_recovered(state: ClusterState, name: str, shard: int, peer: int, prior
     who = state.peer_name(peer)
     others = others_active(state, name, shard, peer)
     if not others:
-        state.replica_set(name, shard, peer, ACTIVE, "priority.no_other_active",
+        state.replica_set(name, shard, peer, ReplicaState.ACTIVE, "priority.no_other_active",
                           f"priority={priority}: no other Active replica of shard {shard}, so {who}'s "
                           f"recovered replica becomes Active whatever the priority")
-    elif priority == "no_sync":
-        state.replica_set(name, shard, peer, ACTIVE, "priority.no_sync",
+    elif priority == SnapshotPriority.NO_SYNC:
+        state.replica_set(name, shard, peer, ReplicaState.ACTIVE, "priority.no_sync",
                           f"priority=no_sync: {who}'s recovered replica of shard {shard} is Active and the "
                           f"other replicas are left untouched (they may now differ)")
-    elif priority == "snapshot":
-        state.replica_set(name, shard, peer, ACTIVE, "priority.snapshot",
+    elif priority == SnapshotPriority.SNAPSHOT:
+        state.replica_set(name, shard, peer, ReplicaState.ACTIVE, "priority.snapshot",
                           f"priority=snapshot: {who}'s recovered replica of shard {shard} is Active")
         for other in others:
-            state.replica_set(name, shard, other, DEAD, "priority.snapshot.others_dead",
+            state.replica_set(name, shard, other, ReplicaState.DEAD, "priority.snapshot.others_dead",
                               f"priority=snapshot: other Active replicas of shard {shard} marked Dead, they "
                               f"will be re-synced from {who}")
     else:
-        state.replica_set(name, shard, peer, DEAD, "priority.replica",
+        state.replica_set(name, shard, peer, ReplicaState.DEAD, "priority.replica",
                           f"priority=replica: the existing replicas of shard {shard} win; {who}'s recovered "
                           f"replica is marked Dead and will be re-synced from an Active replica")
 
@@ -75,20 +76,20 @@ def collection_shard_recovered(state: ClusterState, name: str, shard: int, peer:
     others = others_active(state, name, shard, peer)
     collection = state.collection(name)
     assert collection is not None
-    if not others or priority == "no_sync":
+    if not others or priority == SnapshotPriority.NO_SYNC:
         shard_recovered(state, name, shard, peer, priority)
         return None
-    if priority == "snapshot":
+    if priority == SnapshotPriority.SNAPSHOT:
         replication_factor = int(collection["config"].get("replication_factor", 1))
         remove_count = max(0, len(others) - (replication_factor - 1))
-        state.replica_set(name, shard, peer, ACTIVE, "priority.snapshot",
+        state.replica_set(name, shard, peer, ReplicaState.ACTIVE, "priority.snapshot",
                           f"priority=snapshot: {who}'s recovered replica of shard {shard} is Active")
         for other in others[:remove_count]:
             state.replica_set(name, shard, other, None, "priority.snapshot.remove_extra",
                               f"priority=snapshot: {state.peer_name(other)}'s replica of shard {shard} is "
                               f"removed to keep the replication factor {replication_factor}")
         for other in others[remove_count:]:
-            state.replica_set(name, shard, other, DEAD, "priority.snapshot.others_dead",
+            state.replica_set(name, shard, other, ReplicaState.DEAD, "priority.snapshot.others_dead",
                               f"priority=snapshot: other Active replicas of shard {shard} marked Dead, they "
                               f"will be re-synced from {who}")
         return None

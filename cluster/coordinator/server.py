@@ -24,6 +24,7 @@ from aiohttp import web
 from cluster.coordinator import operations
 from cluster.coordinator.engine import Coordinator
 from cluster.coordinator.operations import OperationError
+from node.protocol import TransferKey
 
 COORDINATOR = web.AppKey("coordinator", Coordinator)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -131,7 +132,7 @@ TRANSFER_REPORT_FIELDS = ("phase", "bytes", "bytes_total", "attempt", "queued")
 async def transfer_step(request: web.Request) -> web.Response:
     """The source node reports a step of a transfer it drives; the coordinator records and publishes it."""
     body = await body_of(request)
-    key = str(body["collection"]), int(body["shard"]), int(body["from"]), int(body["to"])
+    key = TransferKey.of(body)
     fields = {k: body[k] for k in TRANSFER_REPORT_FIELDS if k in body}
     reason = str(body["reason"]) if "reason" in body else None
     version = await request.app[COORDINATOR].transfers.report(request.match_info["step"], key, fields, reason)

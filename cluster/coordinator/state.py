@@ -14,10 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from node.protocol import ReplicaState
-
-UPDATABLE = {ReplicaState.ACTIVE.value, ReplicaState.PARTIAL.value, ReplicaState.INITIALIZING.value,
-             ReplicaState.LISTENER.value}
+from node.protocol import PRIORITY_DEFAULT, ReplicaState, TransferKey, shard_replicas
 
 
 @dataclass
@@ -41,7 +38,7 @@ class Decision:
 class ClusterState:
     data: dict[str, Any] = field(default_factory=lambda: {
         "version": 0, "peers": {}, "links": {}, "collections": {}, "transfers": [],
-        "settings": {"default_priority": "replica", "incoming_transfers_limit": 1,
+        "settings": {"default_priority": PRIORITY_DEFAULT, "incoming_transfers_limit": 1,
                      "outgoing_transfers_limit": 1}})
     decisions: list[Decision] = field(default_factory=list)
 
@@ -61,10 +58,7 @@ class ClusterState:
         return self.data["collections"].get(name)
 
     def replicas(self, name: str, shard: int) -> dict[int, str]:
-        collection = self.collection(name)
-        if collection is None:
-            return {}
-        return {int(peer): st for peer, st in collection["shards"].get(str(shard), {}).items()}
+        return shard_replicas(self.data, name, shard)
 
     def replica_state(self, name: str, shard: int, peer: int) -> str | None:
         return self.replicas(name, shard).get(peer)
@@ -74,9 +68,10 @@ class ClusterState:
                 if t["collection"] == name and (shard is None or t["shard_id"] == shard)]
 
     def transfer_find(self, name: str, shard: int, source: int, target: int) -> dict[str, Any] | None:
+        """The transfer with this key (a `TransferKey` unpacks into these arguments), or None."""
+        key = (name, shard, source, target)
         for transfer in self.data["transfers"]:
-            if (transfer["collection"], transfer["shard_id"], transfer["from"], transfer["to"]) == (
-                    name, shard, source, target):
+            if TransferKey.of(transfer) == key:
                 return transfer
         return None
 
@@ -121,6 +116,8 @@ class ClusterState:
     def replica_set(self, name: str, shard: int, peer: int, to: str | None, rule: str,
                     explanation: str) -> None:
         """Set (or with `to` None remove) one replica's state, recording the decision."""
+        if to is not None:
+            to = ReplicaState(to).value  # a known state, stored as its plain name
         collection = self.data["collections"][name]
         peers = collection["shards"].setdefault(str(shard), {})
         before = peers.get(str(peer))

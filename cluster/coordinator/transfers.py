@@ -21,10 +21,11 @@ import aiohttp
 from cluster.coordinator import operations
 from cluster.coordinator.state import ClusterState
 from node.eventbus import EventPublisher
+from node.protocol import TransferKey, transfer_retry_wait_s
+from node.retry import Backoff
 
 log = logging.getLogger("shardsim.coordinator")
 T = TypeVar("T")
-TransferKey = tuple[str, int, int, int]  # collection, shard, source, target
 ReplicaKey = tuple[str, int, int]  # collection, shard, peer
 
 
@@ -61,8 +62,9 @@ def event_fields(state: ClusterState, kind: str, transfer: dict[str, Any], extra
                                  f"{fields.get('reason')}")
     elif kind == "transfer.phase" and transfer.get("phase") == "attempt_failed":
         fields["rule"] = "transfer.retry"
-        wait = {1: "1 s", 2: "2 s"}.get(int(attempt))
-        then = f"the source retries in {wait}" if wait else "no attempt left: the transfer will be aborted"
+        wait_s = transfer_retry_wait_s(int(attempt))
+        then = f"the source retries in {wait_s:g} s" if wait_s is not None else \
+            "no attempt left: the transfer will be aborted"
         fields["explanation"] = (f"attempt {attempt} of the transfer of shard {shard} from {source} to "
                                  f"{target} failed ({fields.get('reason')}); {then}")
     elif kind == "transfer.started":
@@ -72,19 +74,16 @@ def event_fields(state: ClusterState, kind: str, transfer: dict[str, Any], extra
     return fields
 
 
-def transfer_key_of(transfer: dict[str, Any]) -> TransferKey:
-    return transfer["collection"], transfer["shard_id"], transfer["from"], transfer["to"]
-
-
 class Transfers:
     """Starts, records and aborts transfers, and keeps the automatic-recovery backoff of each replica."""
 
     def __init__(self, core: Core, backoff_s_max: float, clock: Callable[[], float] = time.time) -> None:
         self.core = core
-        self.backoff_s_max = backoff_s_max
+        self.backoff = Backoff(first_s=1.0, factor=2.0, max_s=backoff_s_max)
         self.clock = clock
+        # per replica: the time before which automatic recovery does not try it again, and failures so far
         self.recovery_not_before: dict[ReplicaKey, float] = {}
-        self.recovery_backoff_s: dict[ReplicaKey, float] = {}
+        self.recovery_failures: dict[ReplicaKey, int] = {}
         self.boots: dict[int, str] = {}
 
     async def begin(self, name: str, operation: dict[str, Any], sync: bool, reason: str) -> int:
@@ -119,7 +118,7 @@ class Transfers:
 
     async def abort(self, transfer: dict[str, Any], reason: str) -> bool:
         """Abort the transfer if it is still registered (Qdrant's abort rules, operations.transfer_abort)."""
-        key = transfer_key_of(transfer)
+        key = TransferKey.of(transfer)
 
         def abort(state: ClusterState) -> dict[str, Any] | None:
             current = state.transfer_find(*key)
@@ -129,7 +128,7 @@ class Transfers:
         aborted, _ = await self.core.change(abort)
         if aborted is not None:
             self.event("transfer.aborted", aborted, reason=reason)
-            self.recovery_backoff(key[0], key[1], key[3])
+            self.recovery_backoff(key.collection, key.shard, key.target)
         return aborted is not None
 
     async def abort_requested(self, name: str, operation: dict[str, Any]) -> int:
@@ -142,10 +141,11 @@ class Transfers:
     async def report(self, step: str, key: TransferKey, fields: dict[str, Any], reason: str | None) -> int:
         """The source reports a step of a transfer it drives: record it, publish it, and for `partial` and
         `finish` wait until the nodes applied the new state."""
+        key = TransferKey(*key)
         transfer = self.core.state.transfer_find(*key)
         if transfer is None:
-            raise operations.OperationError("NotFound", 404, f"Shard transfer {key[2]} -> {key[3]} of shard "
-                                            f"{key[1]} of collection {key[0]} does not exist")
+            raise operations.OperationError("NotFound", 404, f"Shard transfer {key.source} -> {key.target} of "
+                                            f"shard {key.shard} of collection {key.collection} does not exist")
         if step == "abort":
             await self.abort(transfer, reason if reason is not None else "transfer failed")
             return self.core.state.version
@@ -162,7 +162,7 @@ class Transfers:
         extra = {"reason": reason} if reason is not None else {}
         self.event(kind, updated, **extra)  # right after its replica.state events, in order
         if step == "finish":
-            self.recovery_backoff_s.pop((key[0], key[1], key[3]), None)
+            self.recovery_failures.pop((key.collection, key.shard, key.target), None)
         if step in ("partial", "finish"):
             await self.core.acks_wait(version)
         return version
@@ -173,8 +173,8 @@ class Transfers:
         def fail(state: ClusterState) -> tuple[bool, list[dict[str, Any]]]:
             before = list(state.data["transfers"])
             changed = operations.replica_failed(state, name, shard, peer, reason, reporter)
-            remaining = {transfer_key_of(t) for t in state.data["transfers"]}
-            return changed, [t for t in before if transfer_key_of(t) not in remaining]
+            remaining = {TransferKey.of(t) for t in state.data["transfers"]}
+            return changed, [t for t in before if TransferKey.of(t) not in remaining]
         (changed, aborted), version = await self.core.change(fail, wait_acks=False)
         for transfer in aborted:
             self.event("transfer.aborted", transfer, reason=f"peer {peer} failed an update")
@@ -194,9 +194,9 @@ class Transfers:
     def recovery_backoff(self, name: str, shard: int, target: int) -> None:
         """After an abort, automatic recovery waits before re-syncing this replica: 1 s, doubling to the max."""
         key = (name, shard, target)
-        backoff = min(self.recovery_backoff_s.get(key, 0.5) * 2, self.backoff_s_max)
-        self.recovery_backoff_s[key] = backoff
-        self.recovery_not_before[key] = self.clock() + backoff
+        failures = self.recovery_failures.get(key, 0) + 1
+        self.recovery_failures[key] = failures
+        self.recovery_not_before[key] = self.clock() + self.backoff.wait_s(failures)
 
     def event(self, kind: str, transfer: dict[str, Any], **extra: Any) -> None:
         self.core.events.publish(kind, **event_fields(self.core.state, kind, transfer, extra))

@@ -22,12 +22,14 @@ from typing import Any
 import aiomqtt
 
 from node.eventbus import TOPIC_ROOT, parse_mqtt_url
+from node.retry import Backoff
 
 MQTT_URL_DEFAULT = "mqtt://127.0.0.1:1883"
 CLUSTER_NAME_DEFAULT = "shardsim"
 CONNECT_TIMEOUT_S = 5.0
 RECONNECT_S_MIN = 0.05
 RECONNECT_S_MAX = 2.0
+RECONNECT_BACKOFF = Backoff(first_s=RECONNECT_S_MIN, factor=2.0, max_s=RECONNECT_S_MAX)
 KEEPALIVE_S = 10
 INCOMING_MESSAGES_MAX = 100_000
 
@@ -74,14 +76,14 @@ async def events_stream(mqtt_url: str, cluster: str | None = None, kinds: set[st
     """
     host, port = parse_mqtt_url(mqtt_url)
     identifier = f"shardsim-sub-{uuid.uuid4().hex[:8]}"
-    backoff_s = RECONNECT_S_MIN
+    failures = 0  # since the last subscription
     while True:
         try:
             async with aiomqtt.Client(host, port, identifier=identifier, timeout=CONNECT_TIMEOUT_S,
                                       keepalive=KEEPALIVE_S,
                                       max_queued_incoming_messages=INCOMING_MESSAGES_MAX) as client:
                 await client.subscribe(topic_filter(cluster), qos=1)
-                backoff_s = RECONNECT_S_MIN
+                failures = 0
                 if on_subscribed is not None:
                     on_subscribed()
                 async for message in client.messages:
@@ -91,9 +93,10 @@ async def events_stream(mqtt_url: str, cluster: str | None = None, kinds: set[st
                     elif kinds is None or event.get("kind") in kinds:
                         yield event
         except (aiomqtt.MqttError, OSError) as error:
-            log.info("event stream from %s:%d lost (%s); reconnecting in %.2f s", host, port, error, backoff_s)
-        await asyncio.sleep(backoff_s)
-        backoff_s = min(backoff_s * 2, RECONNECT_S_MAX)
+            log.info("event stream from %s:%d lost (%s); reconnecting in %.2f s", host, port, error,
+                     RECONNECT_BACKOFF.wait_s(failures + 1))
+        failures += 1
+        await asyncio.sleep(RECONNECT_BACKOFF.wait_s(failures))
 
 
 def _payload_bytes(payload: Any) -> bytes:

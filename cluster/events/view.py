@@ -22,7 +22,7 @@ FINISHED_TRANSFERS_MAX = 5
 
 Event = Mapping[str, Any]
 ShardKey = tuple[str, str]
-TransferKey = tuple[str, str, str, str]
+TransferViewKey = tuple[str, str, str, str]  # as the events spell it (strings)
 
 
 @dataclass
@@ -61,7 +61,7 @@ class ClusterView:
 
     peers: dict[str, PeerView] = field(default_factory=dict)
     replicas: dict[ShardKey, dict[str, str]] = field(default_factory=dict)
-    transfers: dict[TransferKey, TransferView] = field(default_factory=dict)
+    transfers: dict[TransferViewKey, TransferView] = field(default_factory=dict)
     transfers_finished: deque[TransferView] = field(default_factory=lambda: deque(maxlen=FINISHED_TRANSFERS_MAX))
     faults: dict[str, FaultView] = field(default_factory=dict)
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_LINES_MAX))
@@ -125,7 +125,7 @@ def _decision(view: ClusterView, event: Event) -> None:
     view.recent.append(f"{_clock(event)} decision{where}{peer}:{_why(event)}")
 
 
-def _transfer_key(event: Event) -> TransferKey:
+def _transfer_key(event: Event) -> TransferViewKey:
     return (str(event["collection"]), str(event["shard"]), str(event["from"]), str(event["to"]))
 
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from node.protocol import ReplicaState
+
 if TYPE_CHECKING:
     from cluster.events.view import ClusterView, TransferView
 
-STATE_COLORS = {"Active": "32", "Dead": "31", "Partial": "33", "Recovery": "36", "Initializing": "36",
-                "ManualRecovery": "35", "Listener": "34", "up": "32", "down": "31"}
+STATE_COLORS = {ReplicaState.ACTIVE.value: "32", ReplicaState.DEAD.value: "31",
+                ReplicaState.PARTIAL.value: "33", ReplicaState.RECOVERY.value: "36",
+                ReplicaState.INITIALIZING.value: "36", ReplicaState.MANUAL_RECOVERY.value: "35",
+                ReplicaState.LISTENER.value: "34", "up": "32", "down": "31"}
 PROGRESS_WIDTH = 20
 CELL_WIDTH = 14
 

@@ -31,6 +31,7 @@ from cluster.launcher.external import cluster_from_args, external_args_add
 from cluster.launcher.processes import ProcessFailed
 from cluster.proxy.client import ToxiproxyError
 from cluster.ui.server import live_page_args_add, live_page_start
+from node.protocol import PRIORITY_DEFAULT, PRIORITY_DEFAULT_CHOICES
 
 WATCH_INTERVAL_S = 0.5
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -42,7 +43,7 @@ def up_arguments_add(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-port", metavar="PORT", type=int, default=None,
                         help="coordinator on this port, nodes on the next ones (default: free ports)")
     parser.add_argument("--run-dir", metavar="DIR", type=Path, default=None, help="logs and data (default runs/up-<time>)")
-    parser.add_argument("--default-priority", choices=["replica", "snapshot"], default="replica",
+    parser.add_argument("--default-priority", choices=PRIORITY_DEFAULT_CHOICES, default=PRIORITY_DEFAULT,
                         metavar="replica|snapshot",
                         help="snapshot recovery priority when a request gives none (default replica)")
     parser.add_argument("--transfers-limit", metavar="N", type=int, default=1,

@@ -35,6 +35,8 @@ from cluster.launcher.processes import ChildProcess, ProcessNotOwned, port_for_p
 from cluster.proxy.client import ToxiproxyClient
 from cluster.proxy.server import ProxyServer
 from node.eventbus import EventPublisher
+from node.protocol import PRIORITY_DEFAULT
+from node.retry import Backoff, WaitTimeout, retry, wait_until
 
 WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
 POLL_INTERVAL_S = 0.1
@@ -83,7 +85,7 @@ class ClusterOptions:
     cluster_name: str | None = None
     mqtt_url: str | None = None
     toxiproxy_url: str | None = None
-    default_priority: str = "replica"
+    default_priority: str = PRIORITY_DEFAULT
     transfers_limit: int = 1
     node_args: list[str] = field(default_factory=list)
     api_key: str | None = None
@@ -303,16 +305,12 @@ class Cluster:
     # -- readiness ----------------------------------------------------------------------------------------
     async def wait_toxiproxy_ready(self, timeout_s: float) -> None:
         assert self.toxiproxy is not None
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while True:
-            try:
-                await self.toxiproxy.version()
-                return
-            except Exception as error:  # ToxiproxyError: not up yet
-                if asyncio.get_running_loop().time() > deadline:
-                    raise ClusterNotReady(f"Toxiproxy at {self.toxiproxy_url} not ready after "
-                                          f"{timeout_s} s: {error}") from error
-            await asyncio.sleep(POLL_INTERVAL_S * 5)
+        try:
+            await retry(self.toxiproxy.version, timeout_s=timeout_s, backoff=Backoff.fixed(POLL_INTERVAL_S * 5),
+                        retry_on=(Exception,))  # ToxiproxyError, connection refused: not up yet
+        except Exception as error:
+            raise ClusterNotReady(f"Toxiproxy at {self.toxiproxy_url} not ready after {timeout_s} s: "
+                                  f"{error}") from error
 
     async def links_seen(self, spec: NodeSpec) -> dict[str, str]:
         """The address `spec` uses for each other node (`GET /cluster`), by node name."""
@@ -328,10 +326,10 @@ class Cluster:
 
     async def wait_nodes_linked(self, timeout_s: float) -> None:
         """Wait until every node sees every other node at the listen address of its proxy link."""
-        deadline = asyncio.get_running_loop().time() + timeout_s
         wrong: dict[str, str] = {}
-        while True:
-            wrong = {}
+
+        async def linked() -> bool:
+            wrong.clear()
             for spec in self.nodes.values():
                 try:
                     seen = await self.links_seen(spec)
@@ -341,12 +339,12 @@ class Cluster:
                 expected = {other: self.links[f"{spec.name}->{other}"] for other in self.nodes if other != spec.name}
                 if any(seen.get(other) != address for other, address in expected.items()):
                     wrong[spec.name] = f"sees {seen}, expected {expected}"
-            if not wrong:
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                raise ClusterNotReady(f"nodes do not see their peers through the proxy links after {timeout_s} s"
-                                      f" (a node started with another --name or --peer-id?): {wrong}")
-            await asyncio.sleep(POLL_INTERVAL_S)
+            return not wrong
+        try:
+            await wait_until(linked, timeout_s, interval_s=POLL_INTERVAL_S)
+        except WaitTimeout:
+            raise ClusterNotReady(f"nodes do not see their peers through the proxy links after {timeout_s} s"
+                                  f" (a node started with another --name or --peer-id?): {wrong}") from None
 
     async def _node_start(self, spec: NodeSpec) -> None:
         if spec.process is None:

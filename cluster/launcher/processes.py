@@ -18,6 +18,8 @@ from pathlib import Path
 
 import aiohttp
 
+from node.retry import WaitTimeout, wait_until
+
 READY_POLL_INTERVAL_S = 0.05
 PORT_LOW = 10_000  # ports handed to processes are chosen from PORT_LOW up to the kernel's ephemeral range
 PORT_ATTEMPTS_MAX = 200
@@ -34,20 +36,22 @@ class ProcessNotOwned(ProcessFailed):
 
 async def wait_http_ok(url: str, timeout_s: float, what: str, headers: dict[str, str] | None = None) -> None:
     """Poll `url` until it answers 200; `ProcessFailed` naming `what` and the last error after `timeout_s`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
     last_error = "no answer yet"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0)) as session:
-        while loop.time() < deadline:
+        async def answers() -> bool:
+            nonlocal last_error
             try:
                 async with session.get(url, headers=headers) as response:
                     if response.status == 200:
-                        return
+                        return True
                     last_error = f"HTTP {response.status}"
             except (aiohttp.ClientError, TimeoutError, OSError) as error:
                 last_error = repr(error)
-            await asyncio.sleep(READY_POLL_INTERVAL_S)
-    raise ProcessFailed(f"{what} not ready at {url} after {timeout_s} s ({last_error})")
+            return False
+        try:
+            await wait_until(answers, timeout_s, interval_s=READY_POLL_INTERVAL_S)
+        except WaitTimeout:
+            raise ProcessFailed(f"{what} not ready at {url} after {timeout_s} s ({last_error})") from None
 
 
 def ephemeral_port_low() -> int:
@@ -123,18 +127,19 @@ class ChildProcess:
         await self.wait_ready(ready_timeout_s)
 
     async def wait_ready(self, timeout_s: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
+        """Poll the ready URL until it answers 200; `ProcessFailed` at once if the process exits."""
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0)) as session:
-            while loop.time() < deadline:
+            async def ready() -> bool:
                 if not self.alive:
                     raise ProcessFailed(self.exit_report())
-                with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):
-                    async with session.get(self.ready_url) as response:
-                        if response.status == 200:
-                            return
-                await asyncio.sleep(READY_POLL_INTERVAL_S)
-        raise ProcessFailed(f"{self.name} not ready after {timeout_s} s\n{log_tail(self.log_path)}")
+                async with session.get(self.ready_url) as response:
+                    return response.status == 200
+            try:
+                await wait_until(ready, timeout_s, interval_s=READY_POLL_INTERVAL_S,
+                                 ignore=(aiohttp.ClientError, TimeoutError, OSError))
+            except WaitTimeout:
+                raise ProcessFailed(f"{self.name} not ready after {timeout_s} s\n"
+                                    f"{log_tail(self.log_path)}") from None
 
     def exit_report(self) -> str:
         code = self.process.returncode if self.process is not None else None

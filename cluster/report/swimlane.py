@@ -11,10 +11,13 @@ from __future__ import annotations
 from html import escape
 
 from cluster.report.timeline import Timeline, TransferArrow
+from node.protocol import ReplicaState
 
 STATE_COLOURS = {
-    "Active": "#2f9e5b", "Dead": "#d64541", "Partial": "#f2a93b", "Initializing": "#8db9e3",
-    "Recovery": "#3c7dd9", "ManualRecovery": "#e07b39", "Listener": "#9a7bd3",
+    ReplicaState.ACTIVE.value: "#2f9e5b", ReplicaState.DEAD.value: "#d64541",
+    ReplicaState.PARTIAL.value: "#f2a93b", ReplicaState.INITIALIZING.value: "#8db9e3",
+    ReplicaState.RECOVERY.value: "#3c7dd9",
+    ReplicaState.MANUAL_RECOVERY.value: "#e07b39", ReplicaState.LISTENER.value: "#9a7bd3",
 }
 STATE_COLOUR_OTHER = "#9aa0a6"
 FAULT_COLOUR = "#c0392b"

@@ -23,6 +23,8 @@ from cluster.nemesis import Nemesis
 from cluster.runner.client import Outcome, WorkloadClient
 from cluster.runner.events import Event, EventPump, Predicate
 from cluster.runner.scenario import Scenario
+from node.protocol import ReplicaState, cluster_info_replicas
+from node.retry import WaitTimeout, wait_until
 
 
 class ScenarioError(Exception):
@@ -94,13 +96,7 @@ class RunContext:
 
     async def replicas(self, collection: str) -> dict[int, dict[int, str]]:
         """`shard -> peer -> state`, as one node sees it."""
-        info = await self.cluster_info(collection)
-        result: dict[int, dict[int, str]] = {}
-        for local in info["local_shards"]:
-            result.setdefault(local["shard_id"], {})[info["peer_id"]] = local["state"]
-        for remote in info["remote_shards"]:
-            result.setdefault(remote["shard_id"], {})[remote["peer_id"]] = remote["state"]
-        return result
+        return cluster_info_replicas(await self.cluster_info(collection))
 
     async def move_shard(self, collection: str, shard: int, source: int, target: int) -> None:
         self.log(f"move shard {shard} of {collection}: {self.name_of(source)} -> {self.name_of(target)}")
@@ -132,7 +128,7 @@ class RunContext:
     async def wait_replicas_active(self, collection: str, timeout_s: float = 60.0) -> None:
         async def all_active() -> bool:
             replicas = await self.replicas(collection)
-            return all(st == "Active" for peers in replicas.values() for st in peers.values())
+            return all(st == ReplicaState.ACTIVE for peers in replicas.values() for st in peers.values())
         await self.wait_condition(all_active, timeout_s, "every replica to be Active")
 
     async def wait_replica_state(self, collection: str, shard: int, peer: int, state: str | None,
@@ -149,14 +145,10 @@ class RunContext:
         await self.wait_condition(condition, timeout_s, what)
 
     async def wait_condition(self, condition: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while loop.time() < deadline:
-            with contextlib.suppress(ScenarioError):
-                if await condition():
-                    return
-            await asyncio.sleep(0.2)
-        raise ScenarioError(f"timed out after {timeout_s} s waiting for {what}")
+        try:
+            await wait_until(condition, timeout_s, interval_s=0.2, what=what, ignore=(ScenarioError,))
+        except WaitTimeout:
+            raise ScenarioError(f"timed out after {timeout_s} s waiting for {what}") from None
 
     def arm(self, name: str, when: Predicate, action: Callable[[Event], Awaitable[Any]], times: int = 1) -> None:
         """A phase-keyed fault: run `action` when an event matches `when`."""
@@ -185,7 +177,7 @@ class RunContext:
     async def shard_holders(self, collection: str, shard: int) -> tuple[int, int]:
         """(a peer holding an Active replica of the shard, a peer holding none), chosen with the RNG."""
         replicas = (await self.replicas(collection)).get(shard, {})
-        holders = sorted(p for p, st in replicas.items() if st == "Active")
+        holders = sorted(p for p, st in replicas.items() if st == ReplicaState.ACTIVE)
         others = sorted(self.peer_id(n) for n in self.cluster.node_names() if self.peer_id(n) not in replicas)
         if not holders or not others:
             raise ScenarioError(f"shard {shard} of {collection} has no Active holder or no free peer")

@@ -32,6 +32,7 @@ from cluster.runner.events import Event, EventPump
 from cluster.runner.observe import points_read_all, replicas_observe, snapshot_files_observe
 from cluster.runner.scenario import Scenario, scenario_load
 from node.eventbus import EventPublisher
+from node.protocol import ReplicaState, TransferKey
 
 log = logging.getLogger("shardsim.runner")
 EVENTS_FLUSH_S = 0.3  # events published just before the cluster settled are still on their way
@@ -175,7 +176,7 @@ async def settle(ctx: RunContext, grace_s: float) -> None:
             if info["shard_transfers"]:
                 return False
             replicas = await ctx.replicas(name)
-            if any(state != "Active" for peers in replicas.values() for state in peers.values()):
+            if any(state != ReplicaState.ACTIVE for peers in replicas.values() for state in peers.values()):
                 return False
         return not transfers_open(ctx.pump.events)
     try:
@@ -185,15 +186,14 @@ async def settle(ctx: RunContext, grace_s: float) -> None:
     await asyncio.sleep(EVENTS_FLUSH_S)
 
 
-def transfers_open(events: list[Event]) -> set[tuple[Any, ...]]:
+def transfers_open(events: list[Event]) -> set[TransferKey]:
     """Transfers whose `transfer.started` event has no `finished` or `aborted` event yet."""
-    open_: set[tuple[Any, ...]] = set()
+    open_: set[TransferKey] = set()
     for event in events:
-        key = (event.get("collection"), event.get("shard"), event.get("from"), event.get("to"))
         if event.get("kind") == "transfer.started":
-            open_.add(key)
+            open_.add(TransferKey.of(event))
         elif event.get("kind") in ("transfer.finished", "transfer.aborted"):
-            open_.discard(key)
+            open_.discard(TransferKey.of(event))
     return open_
 
 

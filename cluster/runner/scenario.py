@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from node.protocol import PRIORITY_DEFAULT
+
 if TYPE_CHECKING:
     from cluster.runner.context import RunContext
 
@@ -43,7 +45,7 @@ class Scenario:
     nodes: int = 3
     collections: dict[str, CollectionSpec] = field(default_factory=dict)
     checkers: tuple[str, ...] = DEFAULT_CHECKERS
-    default_priority: str = "replica"
+    default_priority: str = PRIORITY_DEFAULT
     grace_s: float = 30.0
     timeout_s: float = 180.0
     settings: dict[str, Any] = field(default_factory=dict)

@@ -14,9 +14,12 @@ from importlib import resources
 from typing import Any
 
 from cluster.report.swimlane import STATE_COLOUR_OTHER, STATE_COLOURS
+from node.protocol import ReplicaState
 
 SCRIPT_NAMES = ("model.js", "render.js", "swimlane.js", "main.js")
-STATE_ORDER = ("Active", "Partial", "Initializing", "Recovery", "ManualRecovery", "Listener", "Dead")
+STATE_ORDER = tuple(state.value for state in (  # the legend's order: healthy first, Dead last
+    ReplicaState.ACTIVE, ReplicaState.PARTIAL, ReplicaState.INITIALIZING, ReplicaState.RECOVERY,
+    ReplicaState.MANUAL_RECOVERY, ReplicaState.LISTENER, ReplicaState.DEAD))
 LUMINANCE_DARK_TEXT_MIN = 0.45
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from node.api.keys import node_of
 from node.api.responses import json_body, ok, query_float
 from node.errors import StandaloneMode
+from node.protocol import ReplicaState
 
 
 async def cluster_status(request: web.Request) -> web.Response:
@@ -25,7 +26,7 @@ async def collection_cluster_info(request: web.Request) -> web.Response:
     node = node_of(request)
     collection = node.storage.get(request.match_info["collection"])
     if node.cluster is None:
-        local = [{"shard_id": shard_id, "points_count": len(shard.points), "state": "Active"}
+        local = [{"shard_id": shard_id, "points_count": len(shard.points), "state": ReplicaState.ACTIVE.value}
                  for shard_id, shard in sorted(collection.shards.items())]
         return ok(request, {"peer_id": node.peer_id, "shard_count": collection.shard_number,
                             "local_shards": local, "remote_shards": [], "shard_transfers": []})

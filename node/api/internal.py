@@ -13,7 +13,7 @@ from aiohttp import web
 from node.api.keys import agent_of, node_of
 from node.api.responses import ok, path_int
 from node.errors import FormatError, NotFound
-from node.protocol import MSGPACK_CONTENT_TYPE, msgpack_decode, msgpack_encode
+from node.protocol import MSGPACK_CONTENT_TYPE, TransferKey, msgpack_decode, msgpack_encode
 from node.replication.source import transfer_drive
 from node.replication.target import transfer_receive
 from node.storage.points import shard_read
@@ -79,11 +79,11 @@ async def transfer_start(request: web.Request) -> web.Response:
     """The coordinator asks this node, the source, to drive a transfer."""
     agent = agent_of(request)
     transfer = await request.json()
-    key = (transfer["collection"], transfer["shard_id"], transfer["from"], transfer["to"])
+    key = TransferKey.of(transfer)
     running = agent.drivers.get(key)
     if running is None or running.done():
         agent.drivers[key] = node_of(request).background(transfer_drive(agent, transfer),
-                                                         f"transfer {key}")
+                                                         f"transfer {key.text()}")
     return web.json_response({"started": True})
 
 

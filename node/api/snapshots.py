@@ -21,7 +21,7 @@ from aiohttp import web
 from node.api.keys import PLAIN_ERRORS, node_of
 from node.api.responses import accepted, body_string, checksum_valid, json_body, ok, path_int, query_bool
 from node.errors import NodeError
-from node.service import Node
+from node.service import LockKey, Node
 from node.snapshots import create, restore
 from node.snapshots.files import snapshot_delete, snapshot_path, snapshots_list
 
@@ -99,7 +99,7 @@ async def collection_recover(request: web.Request) -> web.Response:
     checksum = checksum_valid(body.get("checksum"), "body")
 
     async def work() -> bool:
-        async with node.shard_lock(name, -1):
+        async with node.lock(LockKey.collection_recovery(name)):
             async with restore.fetched(node, location, None) as path:
                 await restore.collection_recover(node, name, path, checksum, priority, swapped=False)
         return True
@@ -119,7 +119,7 @@ async def collection_upload(request: web.Request) -> web.Response:
 
     async def work() -> bool:
         try:
-            async with node.shard_lock(name, -1):
+            async with node.lock(LockKey.collection_recovery(name)):
                 await restore.collection_recover(node, name, path, checksum, priority, swapped=True)
         finally:
             await asyncio.to_thread(path.unlink, True)
@@ -215,7 +215,7 @@ async def shard_recover(request: web.Request) -> web.Response:
     directory = create.shard_snapshots_dir(node, collection.name, shard_id)
 
     async def work() -> bool:
-        async with node.shard_lock(collection.name, -2 - shard_id):
+        async with node.lock(LockKey.shard_recovery(collection.name, shard_id)):
             async with restore.fetched(node, location, directory) as path:
                 await restore.shard_recover(node, collection, shard_id, path, checksum, priority,
                                              swapped=False)
@@ -233,7 +233,7 @@ async def shard_upload(request: web.Request) -> web.Response:
 
     async def work() -> bool:
         try:
-            async with node.shard_lock(collection.name, -2 - shard_id):
+            async with node.lock(LockKey.shard_recovery(collection.name, shard_id)):
                 await restore.shard_recover(node, collection, shard_id, path, checksum, priority, swapped=True)
         finally:
             await asyncio.to_thread(path.unlink, True)

@@ -21,7 +21,17 @@ from typing import Any
 import aiohttp
 
 from node.errors import ERROR_KINDS, BadInput, NodeError, NotEnoughReplicas, ServiceError, ShardUnavailable
-from node.protocol import MSGPACK_CONTENT_TYPE, ReplicaState, msgpack_decode, msgpack_encode
+from node.protocol import (
+    MSGPACK_CONTENT_TYPE,
+    UPDATABLE_STATES,
+    ReplicaState,
+    TransferKey,
+    msgpack_decode,
+    msgpack_encode,
+    peer_replicas,
+    shard_replicas,
+)
+from node.retry import Backoff, retry
 from node.service import Node
 from node.snapshots.format import SnapshotContent
 from node.snapshots.restore import content_apply
@@ -29,7 +39,10 @@ from node.storage.collections import Collection
 from node.storage.points import shard_read
 
 log = logging.getLogger("shardsim.node")
-UPDATABLE = {s.value for s in ReplicaState if s.takes_updates}
+COORDINATOR_WAIT_S = 30.0  # how long a starting node waits for the coordinator, trying every 0.5 s
+COORDINATOR_WAIT = Backoff.fixed(0.5)
+REPORT_ATTEMPTS = 10  # a failed replica is reported this many times at most, waiting 0.2 s, 0.4 s, ... 3 s
+REPORT_BACKOFF = Backoff(first_s=0.2, factor=2.0, max_s=3.0)
 COORDINATOR_CHANGE_TIMEOUT_S = 60.0  # a change waits for the nodes' acks (and, in step mode, for a person)
 TRANSFER_INFO_TIMEOUT_S = 1.0  # live transfer comments for cluster info; the view's copy past this
 
@@ -48,7 +61,7 @@ class ClusterAgent:
                                      "settings": {}}
         self.version_changed = asyncio.Condition()
         self.first_view = True
-        self.drivers: dict[tuple[str, int, int, int], asyncio.Task[Any]] = {}
+        self.drivers: dict[TransferKey, asyncio.Task[Any]] = {}
 
     # -- lifecycle and state ------------------------------------------------------------------------------
     @property
@@ -57,18 +70,15 @@ class ClusterAgent:
 
     async def start(self) -> None:
         address = self.settings.advertise_address or f"{self.settings.host}:{self.settings.port}"
-        deadline = asyncio.get_running_loop().time() + 30.0
-        while True:
-            try:
-                await self.coordinator_call("POST", "/internal/peers", {
-                    "peer_id": self.node.peer_id, "name": self.node.name, "address": address})
-                await self.pull()
-                break
-            except (CoordinatorError, ServiceError) as error:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-                log.warning("coordinator not reachable yet (%s); retrying", error.message)
-                await asyncio.sleep(0.5)
+
+        async def register() -> None:
+            await self.coordinator_call("POST", "/internal/peers", {
+                "peer_id": self.node.peer_id, "name": self.node.name, "address": address})
+            await self.pull()
+        await retry(register, timeout_s=COORDINATOR_WAIT_S, backoff=COORDINATOR_WAIT,
+                    retry_on=(CoordinatorError, ServiceError),
+                    on_failure=lambda attempt, error: log.warning(
+                        "coordinator not reachable yet (%s); retrying", error))
         self.node.background(self._pull_loop(), "state-pull")
 
     async def stop(self) -> None:
@@ -120,18 +130,13 @@ class ClusterAgent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(reached(), timeout_s)
 
-    def my_replicas(self, view: dict[str, Any], name: str) -> dict[int, str]:
-        me = str(self.node.peer_id)
-        shards = view["collections"][name]["shards"]
-        return {int(shard): peers[me] for shard, peers in shards.items() if me in peers}
-
     def reconcile(self, view: dict[str, Any]) -> None:
         storage = self.node.storage
         for name in list(storage.collections):
             if name not in view["collections"]:
                 storage.delete(name)
         for name, description in view["collections"].items():
-            mine = self.my_replicas(view, name)
+            mine = peer_replicas(view, name, self.node.peer_id)
             collection = storage.collections.get(name)
             if collection is None:
                 collection = storage.create(name, description["config"], local_shards=[])
@@ -143,7 +148,7 @@ class ClusterAgent:
                     continue
                 existed = collection.shard_directory(shard_id).exists()
                 collection.shard_open(shard_id)
-                if not existed and state in (ReplicaState.ACTIVE.value, ReplicaState.PARTIAL.value):
+                if not existed and state in (ReplicaState.ACTIVE, ReplicaState.PARTIAL):
                     self.replica_report(name, shard_id, self.node.peer_id,
                                         "this peer has no data for a replica the state calls "
                                         f"{state} (its data directory is missing)")
@@ -183,12 +188,9 @@ class ClusterAgent:
         async def report() -> None:
             body = {"collection": name, "shard": shard_id, "peer": peer, "reason": reason,
                     "reporter": self.node.peer_id, "state_version": self.version}
-            for attempt in range(10):
-                try:
-                    await self.coordinator_call("POST", "/internal/replicas/failed", body)
-                    return
-                except NodeError:
-                    await asyncio.sleep(min(0.2 * 2 ** attempt, 3.0))
+            with contextlib.suppress(NodeError):
+                await retry(lambda: self.coordinator_call("POST", "/internal/replicas/failed", body),
+                            attempts=REPORT_ATTEMPTS, backoff=REPORT_BACKOFF, retry_on=(NodeError,))
         with contextlib.suppress(ServiceError):
             self.node.background(report(), f"report {name}/{shard_id}/{peer}")
 
@@ -218,10 +220,7 @@ class ClusterAgent:
             return msgpack_decode(data)
 
     def replicas(self, name: str, shard_id: int) -> dict[int, str]:
-        collection = self.view["collections"].get(name)
-        if collection is None:
-            return {}
-        return {int(p): st for p, st in collection["shards"].get(str(shard_id), {}).items()}
+        return shard_replicas(self.view, name, shard_id)
 
     # -- updates --------------------------------------------------------------------------------------------
     async def update(self, collection: Collection, operations: dict[int, list[Any]], wait: bool) -> None:
@@ -231,7 +230,7 @@ class ClusterAgent:
     async def shard_update(self, collection: Collection, shard_id: int, operation: list[Any],
                            wait: bool) -> None:
         replicas = self.replicas(collection.name, shard_id)
-        targets = sorted(p for p, st in replicas.items() if st in UPDATABLE)
+        targets = sorted(p for p, st in replicas.items() if st in UPDATABLE_STATES)
         required = min(int(collection.config.get("write_consistency_factor", 1)), max(len(replicas), 1))
         if len(targets) < required:
             raise NotEnoughReplicas(f"{len(targets)} of {required} required replicas of shard {shard_id} "
@@ -271,7 +270,7 @@ class ClusterAgent:
 
     async def shard_read(self, collection: Collection, shard_id: int, request: dict[str, Any]) -> Any:
         replicas = self.replicas(collection.name, shard_id)
-        active = [p for p, st in sorted(replicas.items()) if st == ReplicaState.ACTIVE.value]
+        active = [p for p, st in sorted(replicas.items()) if st == ReplicaState.ACTIVE]
         if self.node.peer_id in active and shard_id in collection.shards:
             return shard_read(collection.shards[shard_id], request)
         errors = []
@@ -331,7 +330,7 @@ class ClusterAgent:
 
     # -- snapshot recovery under the priority rules ----------------------------------------------------------
     async def collection_recover(self, collection: Collection, content: SnapshotContent, priority: str) -> None:
-        mine = sorted(self.my_replicas(self.view, collection.name))
+        mine = sorted(peer_replicas(self.view, collection.name, self.node.peer_id))
         with_data = [s for s in mine if s in content.shards]
         body = {"collection": collection.name, "peer": self.node.peer_id, "shards": mine}
         previous = await self.coordinator_change("POST", "/internal/recovery/begin", body)

@@ -1,6 +1,6 @@
 """Shard transfers by snapshot streaming (reference section 5), driven by the source node.
 
-Source (`transfer_drive`), for up to `transfer_attempts` attempts (waits 1 s, then 2 s):
+Source (`transfer_drive`), for up to `transfer_attempts` attempts (`TRANSFER_RETRY_WAITS_S`: 1 s, then 2 s):
   1. queue every update applied to the local shard from now on (a bounded queue; overflow fails the attempt);
   2. ask the target to recover (`/internal/transfers/recover`): the target streams this node's shard
      snapshot (`GET /collections/{c}/shards/{s}/snapshot`) through its own proxy link, checks the content
@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from node.errors import NodeError
+from node.protocol import TRANSFER_RETRY_WAITS_S
 from node.replication.agent import ClusterAgent
 from node.replication.progress import (
     PROGRESS_INTERVAL_S,
@@ -34,10 +35,11 @@ from node.replication.progress import (
     report,
     transfer_body,
 )
+from node.retry import Backoff
 from node.storage.shard import Operation, Shard
 
 log = logging.getLogger("shardsim.node")
-RETRY_WAITS_S = (1.0, 2.0)
+RETRY_BACKOFF = Backoff.fixed(*TRANSFER_RETRY_WAITS_S)
 REPLAY_BATCH_OPS = 256
 
 
@@ -105,7 +107,7 @@ async def transfer_drive(agent: ClusterAgent, transfer: dict[str, Any]) -> None:
             with contextlib.suppress(ValueError):
                 shard.update_hooks.remove(queue.hook)
         if attempt < attempts:
-            await asyncio.sleep(RETRY_WAITS_S[min(attempt - 1, len(RETRY_WAITS_S) - 1)])
+            await asyncio.sleep(RETRY_BACKOFF.wait_s(attempt))
     with contextlib.suppress(NodeError, TransferGone):
         await report(agent, transfer, "abort", reason=f"transmission failed after {attempts} attempts: {reason}")
     del target
@@ -113,28 +115,17 @@ async def transfer_drive(agent: ClusterAgent, transfer: dict[str, Any]) -> None:
 
 async def transfer_attempt(agent: ClusterAgent, transfer: dict[str, Any], collection: Any, shard: Shard,
                            queue: UpdateQueue, attempt: int) -> None:
-    reporter = Reporter(agent, transfer)
-    try:
+    async with Reporter(agent, transfer) as reporter:
         await transfer_steps(agent, transfer, shard, queue, attempt, reporter)
-    finally:
-        await reporter.close()
 
 
 async def transfer_steps(agent: ClusterAgent, transfer: dict[str, Any], shard: Shard, queue: UpdateQueue, attempt: int,
                          reporter: Reporter) -> None:
-    settings = agent.node.settings
     total = snapshot_length(shard)
     reporter.progress(phase="queue_installed", attempt=attempt, bytes=0, bytes_total=total)
     await phase_pause(agent, "queue_installed", reporter)
     request = transfer_body(transfer, attempt=attempt, bytes_total=total)
-    watcher = asyncio.ensure_future(queue_watch(queue, attempt, reporter))
-    try:
-        result = await agent.peer_call(transfer["to"], "/internal/transfers/recover", request,
-                                       settings.transfer_timeout_s)
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+    result = await recover_watched(agent, transfer, request, queue, attempt, reporter)
     if queue.overflowed:
         raise TransferFailed(f"update queue overflowed ({queue.limit} updates)")
     await phase_pause(agent, "restored", reporter)
@@ -150,14 +141,39 @@ async def transfer_steps(agent: ClusterAgent, transfer: dict[str, Any], shard: S
     await replay(agent, transfer, queue)
 
 
+async def recover_watched(agent: ClusterAgent, transfer: dict[str, Any], request: dict[str, Any],
+                          queue: UpdateQueue, attempt: int, reporter: Reporter) -> Any:
+    """Ask the target to stream and restore the snapshot, while a watcher task (owned by a TaskGroup here,
+    cancelled and awaited when the target answers) reports how many updates the source has queued."""
+    answer: Any = None
+    failure: Exception | None = None
+    async with asyncio.TaskGroup() as tasks:
+        watcher = tasks.create_task(queue_watch(queue, attempt, reporter), name="transfer queue watch")
+        try:
+            answer = await agent.peer_call(transfer["to"], "/internal/transfers/recover", request,
+                                           agent.settings.transfer_timeout_s)
+        except Exception as error:  # raised below, after the watcher ended (the TaskGroup would wrap it)
+            failure = error
+        watcher.cancel()
+    if reporter.error is not None:
+        raise reporter.error  # the coordinator forgot the transfer meanwhile
+    if failure is not None:
+        raise failure
+    return answer
+
+
 async def queue_watch(queue: UpdateQueue, attempt: int, reporter: Reporter) -> None:
-    """While the target restores, report how many updates the source has queued (when it changes)."""
+    """While the target restores, report how many updates the source has queued (when it changes); stop
+    quietly once the coordinator forgot the transfer (the reporter keeps that error for the transfer)."""
     reported = 0
     while True:
         await asyncio.sleep(PROGRESS_INTERVAL_S)
         if queue.total_count != reported:
             reported = queue.total_count
-            reporter.progress(attempt=attempt, queued=reported)
+            try:
+                reporter.progress(attempt=attempt, queued=reported)
+            except TransferGone:
+                return
 
 
 async def replay(agent: ClusterAgent, transfer: dict[str, Any], queue: UpdateQueue) -> None:

@@ -12,8 +12,10 @@ from typing import Any
 import aiohttp
 
 from node.errors import BadInput, NodeError, ServiceError
+from node.protocol import TransferKey
 from node.replication.agent import ClusterAgent
 from node.replication.progress import PROGRESS_INTERVAL_S, Reporter, TransferFailed
+from node.service import LockKey
 from node.snapshots.format import snapshot_read
 from node.snapshots.restore import content_apply, temp_path
 
@@ -32,37 +34,35 @@ async def transfer_receive(agent: ClusterAgent, request: dict[str, Any]) -> dict
     if shard_id not in collection.shards:
         raise BadInput(f"Shard {shard_id} is not a local shard of this peer")
     path = temp_path(node)
-    reporter = Reporter(agent, transfer)
     try:
-        size = await stream_download(agent, transfer, source, path, int(request.get("bytes_total") or 0),
-                                     attempt, reporter)
-        content = await asyncio.to_thread(snapshot_read, path, False)
-        if shard_id not in content.shards:
-            raise ServiceError("the streamed snapshot has no data for the shard")
-        async with node.shard_lock(name, -1000 - shard_id):
-            await transfer_registered(agent, request)
-            await content_apply(node, collection, content, [shard_id])
-        manifest = content.shards[shard_id].manifest
-        reporter.progress(phase="restored", attempt=attempt, bytes=size, bytes_total=size)
-        await reporter.flush()
-        return {"bytes": size, "digest": manifest["digest"], "points_count": manifest["points_count"]}
+        async with Reporter(agent, transfer) as reporter:
+            size = await stream_download(agent, transfer, source, path, int(request.get("bytes_total") or 0),
+                                         attempt, reporter)
+            content = await asyncio.to_thread(snapshot_read, path, False)
+            if shard_id not in content.shards:
+                raise ServiceError("the streamed snapshot has no data for the shard")
+            async with node.lock(LockKey.transfer_receive(name, shard_id)):
+                await transfer_registered(agent, request)
+                await content_apply(node, collection, content, [shard_id])
+            manifest = content.shards[shard_id].manifest
+            reporter.progress(phase="restored", attempt=attempt, bytes=size, bytes_total=size)
+            await reporter.flush()
+            return {"bytes": size, "digest": manifest["digest"], "points_count": manifest["points_count"]}
     finally:
-        await reporter.close()
         await asyncio.to_thread(path.unlink, True)
 
 
 async def transfer_registered(agent: ClusterAgent, request: dict[str, Any]) -> dict[str, Any]:
     """The transfer as this node's state has it, target in Recovery; refreshed once if missing."""
-    key = (request["collection"], int(request["shard"]), int(request["from"]), int(request["to"]))
+    key = TransferKey.of(request)
     for refresh in (False, True):
         if refresh:
             with contextlib.suppress(NodeError):
                 await agent.pull()
         for transfer in agent.view["transfers"]:
-            if (transfer["collection"], transfer["shard_id"], transfer["from"], transfer["to"]) == key:
+            if TransferKey.of(transfer) == key:
                 return dict(transfer)
-    raise BadInput(f"transfer {key[2]} -> {key[3]} of shard {key[1]} of `{key[0]}` is not registered "
-                   f"(aborted?): refusing to replace the shard")
+    raise BadInput(f"transfer {key.text()} is not registered (aborted?): refusing to replace the shard")
 
 
 async def stream_download(agent: ClusterAgent, transfer: dict[str, Any], source: int, path: Path, total: int,

@@ -33,12 +33,12 @@ from node.errors import (
     ServiceError,
     collection_not_found,
 )
-from node.service import Node
+from node.protocol import PRIORITIES
+from node.service import LockKey, Node
 from node.snapshots.files import file_sha256, snapshot_path
 from node.snapshots.format import SnapshotContent, snapshot_read
 from node.storage.collections import Collection
 
-PRIORITIES = ("no_sync", "snapshot", "replica")
 TEMP_DIR = ".incoming"
 
 
@@ -46,7 +46,7 @@ def priority_parse(value: Any, where: str) -> str | None:
     if value is None:
         return None
     if value not in PRIORITIES:
-        message = f"unknown variant `{value}`, expected one of `no_sync`, `snapshot`, `replica`"
+        message = f"unknown variant `{value}`, expected one of {', '.join(f'`{p}`' for p in PRIORITIES)}"
         raise FormatError(f"{where}: {message}")
     return str(value)
 
@@ -166,7 +166,7 @@ async def content_apply(node: Node, collection: Collection, content: SnapshotCon
     """Swap the snapshot's data into the given local shards (each rebuilt aside, then renamed)."""
     for shard_id in shard_ids:
         shard_content = content.shards[shard_id]
-        async with node.shard_lock(collection.name, shard_id):
+        async with node.lock(LockKey.shard_data(collection.name, shard_id)):
             await asyncio.to_thread(collection.shard_replace, shard_id,
                                     int(shard_content.manifest.get("last_seq", 0)), shard_content.points,
                                     shard_content.tombstones, str(shard_content.manifest["digest"]))

@@ -23,6 +23,7 @@ import aiohttp
 
 from cluster.launcher import Cluster
 from cluster.launcher.processes import ProcessFailed
+from node.protocol import replica_map
 
 Reply = tuple[int, Any]
 CALL_TIMEOUT_S = 30.0
@@ -140,11 +141,6 @@ async def wait_true(check: Callable[[], Awaitable[bool]], timeout_s: float, what
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"not true after {timeout_s} s: {what}")
-
-
-def replica_map(state: dict[str, Any], name: str) -> dict[int, dict[int, str]]:
-    shards = state["collections"].get(name, {}).get("shards", {})
-    return {int(s): {int(p): st for p, st in peers.items()} for s, peers in shards.items()}
 
 
 def transfers_of(state: dict[str, Any], name: str) -> list[dict[str, Any]]:

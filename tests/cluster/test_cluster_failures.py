@@ -8,6 +8,7 @@ acknowledged with wait=true survives kill -9).
 from __future__ import annotations
 
 from cluster.launcher import Cluster
+from node.protocol import cluster_info_replicas
 from tests.cluster.helpers import (
     ClusterApi,
     Writer,
@@ -40,11 +41,9 @@ async def test_write_consistency_two_with_a_killed_replica_answers_honestly(
             assert "error" in reply["status"], reply
     assert acked and refused, "shards without n3 accept writes, shards with n3 refuse them"
     assert errors <= {500, 503}, errors
-    info = await api.cluster_info("n1", "c")
-    states = {(r["shard_id"], r["peer_id"]): r["state"] for r in info["remote_shards"]}
-    states |= {(r["shard_id"], 1): r["state"] for r in info["local_shards"]}
+    states = cluster_info_replicas(await api.cluster_info("n1", "c"))
     on_n3 = [shard for shard, peers in replicas.items() if 3 in peers]
-    assert {states[(shard, 3)] for shard in on_n3} == {"Dead"}, states
+    assert {states[shard][3] for shard in on_n3} == {"Dead"}, states
     assert await api.retrieve_ids("n1", "c", acked) == set(acked), "every acknowledged write is readable"
 
 

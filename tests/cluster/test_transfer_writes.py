@@ -9,6 +9,7 @@ digest and every acknowledged id can be read through every node.
 from __future__ import annotations
 
 from cluster.launcher import Cluster
+from node.protocol import shard_replicas
 from tests.cluster.helpers import (
     ClusterApi,
     Writer,
@@ -37,8 +38,7 @@ async def test_move_and_replicate_under_concurrent_writes(cluster: Cluster, api:
 
         async def transfers_done() -> bool:
             state = await api.state()
-            return not state["transfers"] and state["collections"]["c"]["shards"]["1"].get(
-                str(missing[1])) == "Active"
+            return not state["transfers"] and shard_replicas(state, "c", 1).get(missing[1]) == "Active"
         acked_at_start = len(writer.acked)
         await wait_true(transfers_done, 60.0, "both transfers finished")
         assert len(writer.acked) > acked_at_start, "writes went on during the transfers"

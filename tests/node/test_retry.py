@@ -89,3 +89,29 @@ async def test_retry_returns_the_first_success() -> None:
         return "done"
     assert await retry(call, attempts=3, backoff=Backoff.fixed(0.001), retry_on=(TimeoutError,)) == "done"
 
+
+
+async def test_retry_with_a_deadline_stops_trying_once_it_passed() -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    attempts: list[float] = []
+
+    async def call() -> None:
+        attempts.append(loop.time() - started)
+        raise ConnectionRefusedError("coordinator not up")
+    with pytest.raises(ConnectionRefusedError):
+        await retry(call, timeout_s=0.3, backoff=Backoff.fixed(0.05), retry_on=(OSError,))
+    assert 2 <= len(attempts) <= 8, attempts  # one every 0.05 s at most, for 0.3 s, and one past the deadline
+    assert attempts[-2] <= 0.3 < attempts[-1] + 0.05, "the last attempt is the first to fail past the deadline"
+
+
+async def test_retry_needs_a_bound() -> None:
+    async def call() -> None:
+        raise OSError()
+    with pytest.raises(AssertionError, match="needs a bound"):
+        await retry(call, backoff=Backoff.fixed(0.001), retry_on=(OSError,))
+
+
+def test_a_backoff_that_runs_forever_stays_at_its_cap() -> None:
+    backoff = Backoff(first_s=0.05, factor=2.0, max_s=5.0)
+    assert backoff.wait_s(100_000) == 5.0
