@@ -15,7 +15,7 @@ import copy
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,7 +50,6 @@ class CoordinatorSettings:
     auto_recovery_backoff_s_max: float = 8.0
     call_timeout_s: float = 5.0
     step_timeout_s: float = 3600.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Coordinator:

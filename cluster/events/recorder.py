@@ -56,11 +56,6 @@ class Recorder:
     def path(self) -> Path:
         return self._path
 
-    @property
-    def subscribed_count(self) -> int:
-        """How many times the subscription was established (1 + reconnections)."""
-        return self._subscribed_count
-
     async def __aenter__(self) -> Recorder:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self._path.open("a", encoding="utf-8")

@@ -47,7 +47,6 @@ class ClusterAgent:
         self.view: dict[str, Any] = {"version": -1, "peers": {}, "collections": {}, "transfers": [],
                                      "settings": {}}
         self.version_changed = asyncio.Condition()
-        self.first_view = True
         self.drivers: dict[tuple[str, int, int, int], asyncio.Task[Any]] = {}
 
     # -- lifecycle and state ------------------------------------------------------------------------------
@@ -147,7 +146,6 @@ class ClusterAgent:
                     self.replica_report(name, shard_id, self.node.peer_id,
                                         "this peer has no data for a replica the state calls "
                                         f"{state} (its data directory is missing)")
-        self.first_view = False
 
     # -- coordinator calls --------------------------------------------------------------------------------
     async def coordinator_request(self, method: str, path: str, body: dict[str, Any] | None,

@@ -87,15 +87,6 @@ def snapshot_write(directory: Path, name: str, chunks: Iterable[bytes | memoryvi
     return description(directory / name)
 
 
-def snapshot_adopt(directory: Path, name: str, source: Path, checksum: str) -> dict[str, Any]:
-    """Move a fully written file (e.g. an upload) into place with its sidecar."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / (name + CHECKSUM_SUFFIX)).write_text(checksum)
-    os.replace(source, directory / name)
-    directory_fsync(directory)
-    return description(directory / name)
-
-
 def description(path: Path) -> dict[str, Any]:
     """Qdrant's SnapshotDescription: name, creation_time, size, checksum (when a sidecar exists)."""
     stat = path.stat()
