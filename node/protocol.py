@@ -25,7 +25,7 @@ PointId = int | str
 
 
 class ReplicaState(enum.StrEnum):
-    """Qdrant's replica states (JSON names are PascalCase), reference section 4."""
+    """Qdrant's replica states (JSON names are PascalCase), docs/qdrant-semantics.md section 4."""
 
     ACTIVE = "Active"
     DEAD = "Dead"

@@ -299,10 +299,10 @@ class ClusterAgent:
         withdrawn: the coordinator may still apply it (for example once a person lets a held step go on).
         """
         wait_s = timeout_s if timeout_s is not None and timeout_s > 0 else COORDINATOR_CHANGE_TIMEOUT_S
+        path = f"/internal/collections/{collection.name}/cluster"
         try:
-            async with asyncio.timeout(wait_s):  # the HTTP call's own limit is never shorter than this deadline
-                await self.coordinator_change("POST", f"/internal/collections/{collection.name}/cluster", body,
-                                              max(wait_s, COORDINATOR_CHANGE_TIMEOUT_S))
+            async with asyncio.timeout(wait_s):  # the HTTP call's own limit is never shorter than this
+                await self.coordinator_change("POST", path, body, max(wait_s, COORDINATOR_CHANGE_TIMEOUT_S))
         except TimeoutError:
             raise ServiceError(f"Waiting for the cluster operation on {collection.name} failed: not applied "
                                f"within the timeout of {wait_s:g} s") from None

@@ -1,9 +1,9 @@
 """Snapshot files on disk: Qdrant's names and folders, the `.checksum` sidecar, atomic writes, listing.
 
-Folders (reference section 2): collection snapshots in `{snapshots}/{collection}/`, shard snapshots in
-`{snapshots}/{collection}/shards/{shard_id}/`, full snapshots in `{snapshots}/`. A snapshot is written
-under a temporary name (`.{name}.partial`), fsynced, its sidecar written, then renamed into place, so a
-node killed mid-snapshot never lists a partial one. Only `*.snapshot` files are listed.
+Folders (docs/qdrant-semantics.md section 2): collection snapshots in `{snapshots}/{collection}/`, shard
+snapshots in `{snapshots}/{collection}/shards/{shard_id}/`, full snapshots in `{snapshots}/`. A snapshot is
+written under a temporary name (`.{name}.partial`), fsynced, its sidecar written, then renamed into place, so
+a node killed mid-snapshot never lists a partial one. Only `*.snapshot` files are listed.
 """
 
 from __future__ import annotations
