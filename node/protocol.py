@@ -41,6 +41,16 @@ class ReplicaState(enum.StrEnum):
         return self in (ReplicaState.ACTIVE, ReplicaState.PARTIAL, ReplicaState.INITIALIZING,
                         ReplicaState.LISTENER)
 
+    @property
+    def serves_reads(self) -> bool:
+        return self is ReplicaState.ACTIVE
+
+
+class SnapshotPriority(enum.StrEnum):
+    NO_SYNC = "no_sync"
+    SNAPSHOT = "snapshot"
+    REPLICA = "replica"
+
 
 def point_id_normalize(point_id: Any) -> PointId:
     """Return the canonical form of a point id: a non-negative int, or a lowercase hyphenated UUID.
@@ -166,3 +176,10 @@ def msgpack_decode(data: bytes) -> Any:
 #   "settings": {"default_priority": "replica", ...},
 # }
 # ---------------------------------------------------------------------------------------------------------
+
+
+def replica_map(state: Mapping[str, Any], collection: str) -> dict[int, dict[int, ReplicaState]]:
+    """`shard -> peer -> state` of one collection in a pushed cluster state (int keys, enum values)."""
+    shards = state.get("collections", {}).get(collection, {}).get("shards", {})
+    return {int(shard): {int(peer): ReplicaState(st) for peer, st in peers.items()}
+            for shard, peers in shards.items()}

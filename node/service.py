@@ -4,10 +4,8 @@ Route handlers (node/api/) call this object; it decides whether an update or a r
 (standalone, or a local replica) or through the cluster agent, which forwards to other peers. The node sees
 its agent only through `node.replication.seam.ClusterSeam` (the app builder plugs the agent in), so this
 module never imports replication's agent. Its lifecycle is an async context manager owned by the aiohttp
-app's cleanup context. Every long-lived background task (compaction, the state pull loop, transfer drivers,
-`wait=false` work, failure reports) runs in the node's one TaskGroup, started through `background()`; the
-short-lived helpers of one transfer attempt (its progress sender, its queue watcher) belong to that attempt,
-which cancels and awaits them before it returns.
+app's cleanup context, and it owns every background task (compaction, state pulls, transfers) in one
+TaskGroup.
 """
 
 from __future__ import annotations
