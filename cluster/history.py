@@ -24,14 +24,12 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
 from node.protocol import PRIORITY_DEFAULT, PRIORITY_DEFAULT_CHOICES
 
-HISTORY_FILE_NAME = "history.jsonl"
 PHASE_NAMES = ("setup", "workload", "heal", "grace", "final", "check")
 OP_COMPLETION_TYPES = ("ok", "fail", "info")
 OP_FUNCTIONS = ("upsert", "delete", "read", "snapshot_create", "snapshot_recover")
@@ -129,13 +127,6 @@ def history_load(path: Path) -> list[dict[str, Any]]:
                 break
             raise ValueError(f"{path}:{number}: not a JSON history record") from None
     return records
-
-
-def history_dump(path: Path, records: Iterable[dict[str, Any]]) -> Path:
-    """Write literal records as a history file (tests and tools); returns the path."""
-    text = "".join(json.dumps(r, separators=(",", ":"), default=str) + "\n" for r in records)
-    Path(path).write_text(text, encoding="utf-8")
-    return Path(path)
 
 
 # ---------------------------------------------------------------------------------------------------------

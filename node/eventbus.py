@@ -1,7 +1,7 @@
 """The event publisher: puts everything that happens on the MQTT event bus, without ever blocking.
 
 Nodes, the coordinator, the launcher, the nemesis and the client harness all publish through this one class
-(DESIGN.md section 7), so it imports nothing from `node/` or `cluster/` but the waits of `node.retry`.
+(docs/events.md), so it imports nothing from `node/` or `cluster/` but the waits of `node.retry`.
 Topics are `shardsim/{cluster}/{source}/{kind}` and payloads are JSON objects
 `{"ts", "source", "kind", ...fields}`, readable with `mosquitto_sub -t 'shardsim/#' -v`. Delivery is QoS 1
 (at least once).

@@ -28,7 +28,7 @@ PointId = int | str
 
 
 class ReplicaState(enum.StrEnum):
-    """Qdrant's replica states (JSON names are PascalCase), reference section 4."""
+    """Qdrant's replica states (JSON names are PascalCase), docs/qdrant-semantics.md section 4."""
 
     ACTIVE = "Active"
     DEAD = "Dead"
@@ -42,10 +42,6 @@ class ReplicaState(enum.StrEnum):
     def takes_updates(self) -> bool:
         """Forwarded writes go to these replicas (Recovery targets are fed by the transfer queue)."""
         return self.value in UPDATABLE_STATES
-
-    @property
-    def serves_reads(self) -> bool:
-        return self is ReplicaState.ACTIVE
 
 
 UPDATABLE_STATES: frozenset[str] = frozenset({ReplicaState.ACTIVE.value, ReplicaState.PARTIAL.value,

@@ -1,4 +1,4 @@
-"""The import graph of `node/` and `cluster/` (DESIGN section 1).
+"""The import graph of `node/` and `cluster/` (docs/design.md section 2).
 
 - Dependencies point one way: `node/` never imports `cluster/`, and `cluster/` reaches into `node/` only for
   the pure wire types (`node.protocol`), the event publisher (`node.eventbus`, an MQTT client with no node

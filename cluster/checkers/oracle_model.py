@@ -1,6 +1,6 @@
 """The priority oracle's model: what each replica should hold and be after snapshot recoveries.
 
-A small, pure model of reference section 3 (qdrant-semantics.md, "SnapshotPriority - exact semantics"),
+A small, pure model of the snapshot priority rules (docs/qdrant-semantics.md section 3),
 used by the `priority_oracle` and `snapshot_integrity` checkers and by the report to say *why* a replica
 ended as it did. `oracle_predict(meta, ops)` replays the history's client operations over a model cluster:
 

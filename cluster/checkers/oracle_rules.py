@@ -1,4 +1,5 @@
-"""The recovery rules of the priority oracle: reference section 3 applied to the model's replicas.
+"""The recovery rules of the priority oracle (docs/qdrant-semantics.md section 3), applied to the model's
+replicas.
 
 `recovery_apply(model, op, observed)` is called by `OracleModel` for each snapshot recovery, in effect order.
 Each replica it touches gets a rule code (what the report and teaching mode show) and a sentence:

@@ -1,10 +1,10 @@
 """Checker `replicas_converge`: after healing, the Active replicas of each shard hold the same data.
 
-It compares the content digests of the `final replicas` observation. A shard recovered with priority
-`no_sync` may legitimately diverge (reference section 3: the other replicas stay Active and untouched), so by
-default the checker reads the recover ops and accepts divergence on the shards they touched with `no_sync`
-(a null priority means the run's default). `replicas_converge_check(allow_divergence=True)` accepts it
-everywhere; `allow_divergence=False` accepts it nowhere.
+It compares the content digests of the `final replicas` observation. A shard recovered with priority `no_sync`
+may legitimately diverge (docs/qdrant-semantics.md section 3: the other replicas stay Active and untouched),
+so by default the checker reads the recover ops and accepts divergence on the shards they touched with
+`no_sync` (a null priority means the run's default). `replicas_converge_check(allow_divergence=True)` accepts
+it everywhere; `allow_divergence=False` accepts it nowhere.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from node.settings_args import settings_args_add, settings_from_namespace
 def parser_build() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cluster.coordinator",
                                      description="The shardsim coordinator: the one writer of the cluster state.")
-    settings_args_add(parser, CoordinatorSettings, exclude={"extra"})
+    settings_args_add(parser, CoordinatorSettings)
     return parser
 
 

@@ -64,7 +64,6 @@ class CoordinatorSettings:
     call_timeout_s: float = field(default=5.0, metadata=setting("a call to a node"))
     step_timeout_s: float = field(default=3600.0, metadata=setting(
         "step mode: a held decision goes on by itself after this long"))
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Coordinator:

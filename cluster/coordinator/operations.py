@@ -1,9 +1,10 @@
 """Cluster operations as pure functions over `ClusterState`, with Qdrant's validation and errors.
 
-Each function checks its input against the state (reference section 5 for transfers and drop_replica),
-raises `OperationError` with Qdrant's kind, status and words when it must refuse, and otherwise changes the
-state through `replica_set`, so that every replica state change is a decision with a rule and a sentence.
-The engine (cluster/coordinator/engine.py) commits, persists and pushes the result.
+Each function checks its input against the state (docs/qdrant-semantics.md section 5 for transfers and
+drop_replica), raises `OperationError` with Qdrant's kind, status and words when it must refuse, and otherwise
+changes the state through `replica_set`, so that every replica state change is a decision with a rule and a
+sentence. The engine (`Coordinator.change` in cluster/coordinator/engine.py) commits, persists and pushes
+the result.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Snapshot recovery in a cluster: the replica-versus-snapshot priority rules (reference section 3).
+"""Snapshot recovery in a cluster: the replica-versus-snapshot priority rules (docs/qdrant-semantics.md
+section 3).
 
 Pure functions over `ClusterState`. A recovery on peer P has restored P's local data; these functions set
 the states that follow:

@@ -1,4 +1,4 @@
-"""The cluster state and its only mutations. Pure: no I/O; the server persists and pushes it.
+"""The cluster state and its only mutations. Pure: no I/O; the engine persists and pushes it.
 
 The state is plain data (see node/protocol.py for its wire shape): peers, links (proxy listen addresses),
 collections with the replica map `shard -> peer -> state`, transfers in progress, settings, and a

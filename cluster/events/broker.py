@@ -1,6 +1,6 @@
 """The embedded MQTT broker: amqtt running inside this process, so one machine with only Python has a bus.
 
-DESIGN.md section 2: an embedded broker runs unless `SHARDSIM_MQTT_URL` points at a real one (mosquitto).
+It runs unless `SHARDSIM_MQTT_URL` points at a real broker such as mosquitto (docs/design.md section 1).
 It listens on 127.0.0.1 only, over plain TCP, with anonymous access, no $SYS topics and no logging plugins
 (amqtt's defaults would add them). Nothing is persisted: a restarted broker starts empty, like mosquitto
 with `persistence false`.

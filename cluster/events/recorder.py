@@ -1,9 +1,11 @@
-"""The recorder: subscribes to one cluster's events and writes the run's history as JSON lines.
+"""The recorder: subscribes to one cluster's events and appends them to a JSON-lines event log.
 
-DESIGN.md section 8: the history holds every event, in arrival order, with its receive time. One line per
-event: `{"recv_ts": <unix float>, "topic": "shardsim/...", "event": {payload}}`. The file is flushed after
-every line, so a crash of the tool leaves a readable history. Tests and scenarios also use the recorder to
-wait for something to happen (`wait_event`).
+One line per event, in arrival order, with its receive time: `{"recv_ts": <unix float>, "topic":
+"shardsim/...", "event": {payload}}`, flushed after every line, so a crash leaves a readable log. Tests and
+scripts use it to keep the raw events of a cluster and to wait for one (`wait_event`).
+
+It is not what writes a scenario run's history: the runner's `EventPump` (cluster/runner/events.py) reads
+the bus itself and puts every event into the history (cluster/history.py), beside the client operations.
 """
 
 from __future__ import annotations
@@ -55,11 +57,6 @@ class Recorder:
     @property
     def path(self) -> Path:
         return self._path
-
-    @property
-    def subscribed_count(self) -> int:
-        """How many times the subscription was established (1 + reconnections)."""
-        return self._subscribed_count
 
     async def __aenter__(self) -> Recorder:
         self._path.parent.mkdir(parents=True, exist_ok=True)

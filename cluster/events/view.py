@@ -68,7 +68,6 @@ class ClusterView:
     op_counts: Counter[str] = field(default_factory=Counter)
     event_count: int = 0
     ignored_count: int = 0
-    last_ts: float | None = None
 
     def apply(self, event: Event) -> None:
         """Fold one event payload (`{"ts", "source", "kind", ...}`) into the view."""
@@ -78,8 +77,6 @@ class ClusterView:
         if handler is None:
             self.ignored_count += 1
             return
-        if isinstance(event.get("ts"), int | float):
-            self.last_ts = float(event["ts"])
         try:
             handler(self, event)
         except (KeyError, TypeError, ValueError):

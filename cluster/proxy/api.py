@@ -1,7 +1,7 @@
 """The Toxiproxy v2 HTTP API of the fault proxy (aiohttp routes).
 
 Part of `cluster.proxy`, built by `ProxyServer`. Every route, status code and JSON shape is the real
-server's (reference/toxiproxy-api.md): POST on `/proxies/{p}` and `/proxies/{p}/toxics/{t}` is the
+server's (docs/proxy.md): POST on `/proxies/{p}` and `/proxies/{p}/toxics/{t}` is the
 deprecated spelling of PATCH; errors are `{"error": "...", "status": N}`; a `Mozilla/` User-Agent gets
 403 as from the real server. Handlers only decode, call the `ProxyRegistry`, and encode.
 """

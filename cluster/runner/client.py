@@ -8,7 +8,6 @@ may not have happened. Each operation is also published on the event bus (`op.in
 
 from __future__ import annotations
 
-import asyncio
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -129,7 +128,3 @@ class WorkloadClient:
                  "checksum": checksum, "source": "upload", "corrupt": corrupt}
         return await self.op(process, "snapshot_recover", value, "POST",
                              f"{node_url}{base}/snapshots/upload{query}", data=form, timeout_s=120)
-
-
-async def sleep_jitter(rng: Any, low_s: float, high_s: float) -> None:
-    await asyncio.sleep(rng.uniform(low_s, high_s))

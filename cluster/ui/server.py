@@ -61,11 +61,6 @@ class UiServer:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self._port}/"
 
-    @property
-    def subscribed_count(self) -> int:
-        """How many times the bus subscription was established (1 + reconnections)."""
-        return self._subscribed_count
-
     async def __aenter__(self) -> UiServer:
         self._task_group = asyncio.TaskGroup()
         await self._task_group.__aenter__()

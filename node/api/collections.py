@@ -1,4 +1,6 @@
-"""Collections routes, Qdrant-compatible: create, get, exists, list, delete.
+"""Collections routes, Qdrant-compatible: create, get, exists, list, delete; update, payload indexes and
+aliases are accepted and answered as Qdrant would, but change nothing (no parameters to tune, no index
+needed by a plain scan, no aliases).
 
 On a clustered node, create and delete go to the coordinator, which places the replicas and pushes the new
 cluster state to every node; the request returns once this node has applied that state.

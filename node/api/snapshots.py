@@ -1,4 +1,4 @@
-"""Snapshot routes with Qdrant's paths, parameters and answers (reference section 1).
+"""Snapshot routes with Qdrant's paths, parameters and answers (docs/qdrant-semantics.md section 1).
 
 Collection snapshots: list, create, download, delete, recover (location), upload.
 Full-storage snapshots: list, create, download, delete.

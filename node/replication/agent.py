@@ -60,7 +60,6 @@ class ClusterAgent:
         self.view: dict[str, Any] = {"version": -1, "peers": {}, "collections": {}, "transfers": [],
                                      "settings": {}}
         self.version_changed = asyncio.Condition()
-        self.first_view = True
         self.drivers: dict[TransferKey, asyncio.Task[Any]] = {}
 
     # -- lifecycle and state ------------------------------------------------------------------------------
@@ -152,7 +151,6 @@ class ClusterAgent:
                     self.replica_report(name, shard_id, self.node.peer_id,
                                         "this peer has no data for a replica the state calls "
                                         f"{state} (its data directory is missing)")
-        self.first_view = False
 
     # -- coordinator calls --------------------------------------------------------------------------------
     async def coordinator_request(self, method: str, path: str, body: dict[str, Any] | None,
@@ -177,9 +175,10 @@ class ClusterAgent:
         data = await self.coordinator_request(method, path, body, timeout_s or self.settings.internal_timeout_s)
         return data if path.startswith("/internal/state") else data.get("result", data)
 
-    async def coordinator_change(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+    async def coordinator_change(self, method: str, path: str, body: dict[str, Any] | None,
+                                 timeout_s: float = COORDINATOR_CHANGE_TIMEOUT_S) -> Any:
         """A state-changing call: returns once this node has applied the resulting version."""
-        data = await self.coordinator_request(method, path, body, COORDINATOR_CHANGE_TIMEOUT_S)
+        data = await self.coordinator_request(method, path, body, timeout_s)
         await self.wait_version(int(data.get("version", 0)))
         return data.get("result")
 
@@ -292,7 +291,20 @@ class ClusterAgent:
 
     async def collection_operation(self, collection: Collection, body: dict[str, Any],
                                    timeout_s: float | None) -> bool:
-        await self.coordinator_change("POST", f"/internal/collections/{collection.name}/cluster", body)
+        """Pass a cluster operation to the coordinator; `true` once this node has applied the new state.
+
+        `timeout_s` is Qdrant's `?timeout=` (seconds to wait for the operation to be applied; none or not
+        positive: 60 s). Past it the answer is a service error, and, as in Qdrant, the operation is not
+        withdrawn: the coordinator may still apply it (for example once a person lets a held step go on).
+        """
+        wait_s = timeout_s if timeout_s is not None and timeout_s > 0 else COORDINATOR_CHANGE_TIMEOUT_S
+        path = f"/internal/collections/{collection.name}/cluster"
+        try:
+            async with asyncio.timeout(wait_s):  # the HTTP call's own limit is never shorter than this
+                await self.coordinator_change("POST", path, body, max(wait_s, COORDINATOR_CHANGE_TIMEOUT_S))
+        except TimeoutError:
+            raise ServiceError(f"Waiting for the cluster operation on {collection.name} failed: not applied "
+                               f"within the timeout of {wait_s:g} s") from None
         return True
 
     def cluster_status(self) -> dict[str, Any]:

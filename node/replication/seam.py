@@ -19,7 +19,8 @@ class ClusterSeam(Protocol):
         """Register with the coordinator and take the first state (bounded by a deadline)."""
 
     async def stop(self) -> None:
-        """Stop the agent's own work (transfer drivers); the node's TaskGroup owns the rest."""
+        """Cancel the transfers this node drives; their tasks, like the agent's other background work, belong
+        to the node's TaskGroup, which awaits them."""
 
     async def update(self, collection: Collection, operations: dict[int, list[Any]], wait: bool) -> None:
         """Apply one client update (one operation per shard) on every replica that takes updates."""
@@ -33,7 +34,8 @@ class ClusterSeam(Protocol):
 
     async def collection_operation(self, collection: Collection, body: dict[str, Any],
                                    timeout_s: float | None) -> bool:
-        """A cluster operation (`move_shard`, `replicate_shard`, ...) passed to the coordinator."""
+        """A cluster operation (`move_shard`, `replicate_shard`, ...) passed to the coordinator; waits at most
+        `timeout_s` (Qdrant's `?timeout=`) for it to be applied."""
 
     def cluster_status(self) -> dict[str, Any]:
         """`GET /cluster` in Qdrant's shape."""

@@ -1,4 +1,4 @@
-"""Shard transfers by snapshot streaming (reference section 5), driven by the source node.
+"""Shard transfers by snapshot streaming (docs/qdrant-semantics.md section 5), driven by the source node.
 
 Source (`transfer_drive`), for up to `transfer_attempts` attempts (`TRANSFER_RETRY_WAITS_S`: 1 s, then 2 s):
   1. queue every update applied to the local shard from now on (a bounded queue; overflow fails the attempt);

@@ -1,9 +1,9 @@
 """Snapshot files on disk: Qdrant's names and folders, the `.checksum` sidecar, atomic writes, listing.
 
-Folders (reference section 2): collection snapshots in `{snapshots}/{collection}/`, shard snapshots in
-`{snapshots}/{collection}/shards/{shard_id}/`, full snapshots in `{snapshots}/`. A snapshot is written
-under a temporary name (`.{name}.partial`), fsynced, its sidecar written, then renamed into place, so a
-node killed mid-snapshot never lists a partial one. Only `*.snapshot` files are listed.
+Folders (docs/qdrant-semantics.md section 2): collection snapshots in `{snapshots}/{collection}/`, shard
+snapshots in `{snapshots}/{collection}/shards/{shard_id}/`, full snapshots in `{snapshots}/`. A snapshot is
+written under a temporary name (`.{name}.partial`), fsynced, its sidecar written, then renamed into place, so
+a node killed mid-snapshot never lists a partial one. Only `*.snapshot` files are listed.
 """
 
 from __future__ import annotations
@@ -84,15 +84,6 @@ def snapshot_write(directory: Path, name: str, chunks: Iterable[bytes | memoryvi
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    return description(directory / name)
-
-
-def snapshot_adopt(directory: Path, name: str, source: Path, checksum: str) -> dict[str, Any]:
-    """Move a fully written file (e.g. an upload) into place with its sidecar."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / (name + CHECKSUM_SUFFIX)).write_text(checksum)
-    os.replace(source, directory / name)
-    directory_fsync(directory)
     return description(directory / name)
 
 

@@ -3,8 +3,8 @@
 Order of work, so that bad input changes nothing: the file is fetched to a temporary name under the
 snapshots directory; the checksum (when given) is checked; the archive is read and verified (safe member
 names, counts, content digest) without writing anything; only then are shards rebuilt aside and swapped in.
-On a clustered node the priority rules (reference section 3) are applied by the coordinator through the
-cluster agent; on a standalone node the recovered data always wins.
+On a clustered node the priority rules (docs/qdrant-semantics.md section 3) are applied by the coordinator
+through the cluster agent; on a standalone node the recovered data always wins.
 """
 
 from __future__ import annotations

@@ -347,11 +347,6 @@ class Shard:
         else:
             raise ValueError(f"unknown shard operation {kind!r}")
 
-    def version_next(self) -> int:
-        """A version for a local write on a standalone node (above anything the shard has seen)."""
-        self.version_last = max(self.version_last + 1, version_clock())
-        return self.version_last
-
     async def apply(self, operation: Operation, durable: bool) -> int:
         """Apply one update `[kind, version, data]`: WAL append, memory, hooks; fsync when `durable`."""
         assert self.wal is not None, "shard is closed"

@@ -1,7 +1,7 @@
 """A 3-node cluster serves one collection from every node, and writes through any node reach every replica.
 
-Real processes through `Cluster`, real HTTP. Reference: qdrant-semantics.md sections 4-5 (replica states,
-routing), DESIGN.md section 5 (writes go to every replica that takes updates).
+Real processes through `Cluster`, real HTTP. See docs/qdrant-semantics.md sections 4-5 (replica states,
+transfers) and docs/design.md section 5 (writes go to every replica that takes updates).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Node and coordinator failures: honest write acknowledgements, Dead replicas, restarts, automatic recovery.
 
-Reference: qdrant-semantics.md section 4 (a failed forwarded update marks the replica Dead; Dead replicas are
-re-synced automatically), DESIGN.md sections 3-5 (the coordinator keeps its state in SQLite; an update
+docs/qdrant-semantics.md section 4 (a failed forwarded update marks the replica Dead; Dead replicas are
+re-synced automatically), docs/design.md sections 3-5 (the coordinator keeps its state in SQLite; an update
 acknowledged with wait=true survives kill -9).
 """
 

@@ -1,6 +1,6 @@
 """Cluster operations through REST and through the real `qdrant-client`: drop_replica, move, replicate, abort.
 
-Reference: qdrant-semantics.md section 5 (cluster API and its errors) and section 7 (qdrant-client's
+docs/qdrant-semantics.md section 5 (the cluster API and its errors) and section 6 (qdrant-client's
 `collection_cluster_info` and `cluster_collection_update`). The client is synchronous; it runs in a thread.
 """
 

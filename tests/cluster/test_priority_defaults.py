@@ -1,6 +1,6 @@
-"""The default snapshot priority and the empty-collection gotcha (reference qdrant-semantics.md section 3).
+"""The default snapshot priority and the empty-collection gotcha (docs/qdrant-semantics.md section 3).
 
-shardsim's default priority is `replica` (as the snapshot API document gives it; DESIGN.md section 5). With
+shardsim's default priority is `replica` (as Qdrant's documentation gives it; docs/design.md section 5). With
 it, recovering a snapshot into a freshly created (empty) collection of a cluster leaves it empty: the other,
 empty Active replica wins. Priority `snapshot` cures it, and so does starting the cluster with
 `default_priority="snapshot"` (the coordinator's and nodes' `--default-priority snapshot`), which is what

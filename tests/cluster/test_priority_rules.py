@@ -1,6 +1,6 @@
 """Snapshot recovery priorities in a 3-node cluster (replication factor 2): which data wins, which states follow.
 
-Reference: qdrant-semantics.md section 3. Each test takes a snapshot on peer P while the shard holds data A,
+docs/qdrant-semantics.md section 3. Each test takes a snapshot on peer P while the shard holds data A,
 then writes B through the cluster (the other replica Q has B), and recovers the snapshot on P:
 - shard recovery (`location` = the snapshot's file name): `replica` marks P Dead and re-syncs it from Q
   (B wins); `snapshot` keeps P Active and marks Q Dead, re-synced from P (A wins); `no_sync` keeps both

@@ -1,6 +1,6 @@
 """Aborted and interrupted transfers: right after the start, mid-stream, and with the target killed.
 
-Reference: qdrant-semantics.md section 5 ("Failure midway"): a user abort or a failed transfer makes a
+docs/qdrant-semantics.md section 5 ("When an attempt fails"): a user abort or a failed transfer makes a
 replicate target Dead (a move target is removed); a Dead replica is then re-synced by automatic recovery
 (section 4); a restarting peer aborts its transfers. The stream is slowed by a bandwidth toxic on the
 target->source link (the target downloads the source's shard snapshot through it).

@@ -1,9 +1,9 @@
 """Transfer operations are validated as Qdrant validates them, with Qdrant's status codes and messages.
 
-Reference: qdrant-semantics.md section 5 ("Cluster API", errors): unknown shard or peer 400, from == to 422,
-source not Active 400, a shard already involved in a transfer 400, abort of a transfer that does not exist
-404. A transfer is held after its first phase (the coordinator's `transfer_phase_pause_s` setting) so that
-the "already involved" refusal can be seen while it runs.
+docs/qdrant-semantics.md section 5 (the cluster API and its errors): unknown shard or peer 400, from == to
+422, source not Active 400, a shard already involved in a transfer 400, abort of a transfer that does not
+exist 404. A transfer is held after its first phase (the coordinator's `transfer_phase_pause_s` setting) so
+that the "already involved" refusal can be seen while it runs.
 """
 
 from __future__ import annotations

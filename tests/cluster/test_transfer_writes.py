@@ -1,6 +1,6 @@
 """Move and replicate a shard while a writer upserts through several nodes: nothing acknowledged is lost.
 
-Reference: qdrant-semantics.md section 5 ("Snapshot method, step by step"): the source queues updates made
+docs/qdrant-semantics.md section 5 ("The snapshot method, step by step"): the source queues updates made
 during the transfer, the target restores the streamed snapshot, goes Partial, the queue is replayed, the
 target becomes Active, and a move drops the source replica. Afterwards every replica of a shard has the same
 digest and every acknowledged id can be read through every node.

@@ -1,6 +1,6 @@
 """Collection snapshots through Qdrant's REST paths: create, list, download, delete, recover, upload.
 
-Reference section 1.2 and 2: names `{collection}-{peer_id}-{YYYY-MM-DD-HH-MM-SS}.snapshot` in
+docs/qdrant-semantics.md sections 1.2 and 2: names `{collection}-{peer_id}-{YYYY-MM-DD-HH-MM-SS}.snapshot` in
 `{snapshots}/{collection}/`, a `.checksum` sidecar equal to the SHA-256 of the downloaded bytes, the
 envelope `{"result", "status": "ok", "time"}`, `wait=false` answered 202 without a result.
 """

@@ -1,5 +1,6 @@
-"""Full-storage snapshots (reference section 1.3 and 2): `full-snapshot-{ts}.snapshot` in the snapshots
-root, a tar of every collection's snapshot file plus `config.json`; create, list, download, delete."""
+"""Full-storage snapshots (docs/qdrant-semantics.md sections 1.3 and 2): `full-snapshot-{ts}.snapshot` in
+the snapshots root, a tar of every collection's snapshot file plus `config.json`; create, list, download,
+delete."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Snapshot recovery rules (reference section 1.2, 1.4 and 3) on a standalone node.
+"""Snapshot recovery rules (docs/qdrant-semantics.md sections 1.2, 1.4 and 3) on a standalone node.
 
 Compatibility, checksum (422 malformed, 400 mismatch, checked before anything is applied), priority values,
 the recovered data winning whatever the priority, `file://` confinement, bare names for shards, http(s)

@@ -1,4 +1,4 @@
-"""Shard snapshots (reference section 1.4 and 2): `{collection}-shard-{id}-{ts}.snapshot` in
+"""Shard snapshots (docs/qdrant-semantics.md sections 1.4 and 2): `{collection}-shard-{id}-{ts}.snapshot` in
 `{snapshots}/{collection}/shards/{id}/`; create, list, download, delete, recover, upload, and the stream
 `GET /collections/{c}/shards/{s}/snapshot` that stores nothing."""
 

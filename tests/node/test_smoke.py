@@ -19,7 +19,8 @@ async def test_root_health_and_sigterm(node: NodeProcess) -> None:
 
 
 async def test_parsing_errors_read_as_qdrant_writes_them(node: NodeProcess) -> None:
-    """Request-parsing errors: no kind prefix, serde's wording, `time: 0.0` (reference section 1.1)."""
+    """Request-parsing errors: no kind prefix, serde's wording, `time: 0.0` (docs/qdrant-semantics.md
+    section 1.1)."""
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{node.url}/") as response:
             assert (await response.json())["title"] == "qdrant - vector search engine"

@@ -1,4 +1,5 @@
-"""priority_oracle: the model of reference section 3 on 3 peers, replication factor 2, and the checker.
+"""priority_oracle: the model of the priority rules (docs/qdrant-semantics.md section 3) on 3 peers,
+replication factor 2, and the checker.
 
 Shard 0 of collection `c` lives on peers 1 and 2. Three points are written, peer 1 snapshots them (S), then
 point 1 is overwritten and point 4 added (the current data, C). Each case recovers the snapshot and states
