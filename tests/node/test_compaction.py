@@ -2,7 +2,7 @@
 
 import aiohttp
 
-from tests.node.client import wait_true
+from node.retry import wait_until
 from tests.processes import NodeProcess
 
 
@@ -20,7 +20,7 @@ async def test_compaction_shrinks_the_wal_and_keeps_every_point(node_factory) ->
     async def compacted() -> bool:
         wal_bytes = sum(p.stat().st_size for p in shard_dir.glob("wal-*.log"))
         return (shard_dir / "points.msgpack").exists() and wal_bytes < 20000
-    await wait_true(compacted, timeout_s=20)
+    await wait_until(compacted, 20.0, 0.05, what="the WAL folded into the base file")
     node.kill()
     node.start()
     async with aiohttp.ClientSession() as session:
