@@ -1,8 +1,8 @@
 """Durability with real crashes: SIGKILL a node process during snapshot creation, during recovery, and
 after acknowledged writes; restart it on the same data directory and port and check what survived.
 
-The model (DESIGN.md section 4): an update acknowledged with `wait=true` is fsynced and survives `kill -9`;
-a snapshot is listed only once complete; a recovery is all-or-nothing.
+The model (docs/node.md, "Durability model"): an update acknowledged with `wait=true` is fsynced and survives
+`kill -9`; a snapshot is listed only once complete; a recovery is all-or-nothing.
 """
 
 from __future__ import annotations
