@@ -84,20 +84,21 @@ def digests_equal(digests: dict[int, dict[int, str]]) -> bool:
 async def replicas_active(cluster: Cluster, collection: str, replicas_per_shard: int | None = None,
                           node: str | None = None, session: aiohttp.ClientSession | None = None,
                           seen: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """One look, no waiting: `node`'s cluster info of `collection` (Qdrant's `GET /collections/{name}/cluster`;
-    `node` defaults to the first) when the coordinator runs no transfer of it and holds every replica Active
-    (`replicas_per_shard` of them per shard, when given), and that node's view says the same; else None, also
-    when a process did not answer. `seen` (if given) gets what was read, for an error message."""
+    """One look, no waiting: `node`'s cluster info of `collection` (Qdrant's `GET /collections/{c}/cluster`,
+    `node` the first one by default) when the coordinator runs no transfer of it and holds every replica
+    Active (`replicas_per_shard` of them per shard, when given), and that node's view says the same; else
+    None, also when a process did not answer. `seen`, when given, gets what was read (for error messages)."""
     seen = {} if seen is None else seen
     async with contextlib.AsyncExitStack() as stack:
         if session is None:
             session = await stack.enter_async_context(aiohttp.ClientSession(timeout=LOOK_TIMEOUT))
         try:
-            async with session.get(f"{cluster.coordinator_url}/internal/state", headers=cluster.headers) as reply:
+            url = f"{cluster.coordinator_url}/internal/state"
+            async with session.get(url, headers=cluster.headers) as reply:
                 state = await reply.json()
             shards = state["collections"].get(collection, {}).get("shards", {})
-            seen["coordinator"] = {int(s): {int(p): st for p, st in peers.items()} for s, peers in shards.items()}
-            seen["transfers"] = [t for t in state["transfers"] if t["collection"] == collection]
+            replicas = {int(s): {int(p): st for p, st in peers.items()} for s, peers in shards.items()}
+            transfers = [t for t in state["transfers"] if t["collection"] == collection]
             url = f"{cluster.node_url(node or cluster.node_names()[0])}/collections/{collection}/cluster"
             async with session.get(url, headers=cluster.headers) as reply:
                 info: dict[str, Any] = (await reply.json())["result"]
@@ -106,15 +107,16 @@ async def replicas_active(cluster: Cluster, collection: str, replicas_per_shard:
                 view.setdefault(local["shard_id"], {})[info["peer_id"]] = local["state"]
             for remote in info["remote_shards"]:
                 view.setdefault(remote["shard_id"], {})[remote["peer_id"]] = remote["state"]
-            seen["node"], seen["node_transfers"] = view, info["shard_transfers"]
         except (aiohttp.ClientError, TimeoutError, KeyError, TypeError, ValueError) as error:
             seen["error"] = repr(error)
             return None
-    seen.pop("error", None)
-    replicas = seen["coordinator"]
-    settled = bool(replicas) and not seen["transfers"] and not info["shard_transfers"] and view == replicas and all(
-        state == "Active" for peers in replicas.values() for state in peers.values()) and (
-        replicas_per_shard is None or all(len(peers) == replicas_per_shard for peers in replicas.values()))
+    seen.clear()
+    seen.update(coordinator=replicas, transfers=transfers, node=view, node_transfers=info["shard_transfers"])
+    states = [state for peers in replicas.values() for state in peers.values()]
+    counts_ok = replicas_per_shard is None or all(len(peers) == replicas_per_shard
+                                                  for peers in replicas.values())
+    settled = bool(states) and all(state == "Active" for state in states) and counts_ok and not transfers \
+        and view == replicas and not info["shard_transfers"]
     return info if settled else None
 
 

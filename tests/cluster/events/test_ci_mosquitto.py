@@ -17,6 +17,7 @@ from tests.cluster.helpers import ClusterApi, cluster_started
 
 URL = os.environ.get("SHARDSIM_TEST_MOSQUITTO_URL")
 SUBSCRIBE_TIMEOUT_S = 10.0
+EVENT_TIMEOUT_S = 20.0
 
 
 def broker_url() -> str:
@@ -45,7 +46,8 @@ async def test_a_cluster_publishes_through_the_ci_mosquitto(tmp_path: Path) -> N
     assert mosquitto_sub, "mosquitto-clients is missing"
     assert stdbuf, "coreutils' stdbuf is missing"
     async with cluster_started(tmp_path / "cluster", nodes=2, mqtt_url=url) as cluster, \
-            Recorder(url, cluster.cluster_name, tmp_path / "events.jsonl") as recorder, ClusterApi(cluster) as api:
+            Recorder(url, cluster.cluster_name, tmp_path / "events.jsonl") as recorder, \
+            ClusterApi(cluster) as api:
         # -d: it says when it has subscribed; stdbuf -oL: it says so at once, not when its pipe buffer is full
         watcher = await asyncio.create_subprocess_exec(
             stdbuf, "-oL", mosquitto_sub, "-h", host, "-p", str(port),
@@ -54,7 +56,8 @@ async def test_a_cluster_publishes_through_the_ci_mosquitto(tmp_path: Path) -> N
         try:
             await subscribed(watcher)
             await api.collection_create("n1", "c", shard_number=1, replication_factor=2)
-            event = await recorder.wait_event(lambda e: e["kind"] == "replica.state" and e["to"] == "Active", 20)
+            event = await recorder.wait_event(
+                lambda e: e["kind"] == "replica.state" and e["to"] == "Active", EVENT_TIMEOUT_S)
             output, _ = await asyncio.wait_for(watcher.communicate(), 30)
         finally:
             if watcher.returncode is None:

@@ -33,6 +33,10 @@ async def holder_and_free(api: ClusterApi) -> tuple[int, int]:
     return holder, 3 - holder
 
 
+async def replicate(api: ClusterApi, source: int, target: int) -> None:
+    await api.ok("n1", "POST", "/collections/c/cluster", transfer_operation("replicate_shard", source, target))
+
+
 def observed_states(info: dict[str, Any]) -> dict[tuple[int, int], str]:
     """`(shard, peer) -> state` of a node's cluster info."""
     observed = {(s["shard_id"], s["peer_id"]): s["state"] for s in info["remote_shards"]}
@@ -61,7 +65,7 @@ async def test_a_transfer_yields_its_whole_ordered_phase_sequence_and_every_stat
             ClusterApi(cluster) as api:
         await collection_with_points(api, 3000)
         source, target = await holder_and_free(api)
-        await api.ok("n1", "POST", "/collections/c/cluster", transfer_operation("replicate_shard", source, target))
+        await replicate(api, source, target)
         await recorder.wait_event(lambda e: e["kind"] == "transfer.finished", 30)
         observed = observed_states(await wait_replicas_active(cluster, "c"))
         await wait_until(lambda: fold_replica_states(recorder.events) == observed, EVENT_TIMEOUT_S,
@@ -78,7 +82,8 @@ async def test_a_transfer_yields_its_whole_ordered_phase_sequence_and_every_stat
     assert final == observed == {(0, source): "Active", (0, target): "Active"}
 
 
-async def test_a_broker_outage_never_hurts_writes_or_transfers(amqtt_broker: BrokerControl, tmp_path: Path) -> None:
+async def test_a_broker_outage_never_hurts_writes_or_transfers(amqtt_broker: BrokerControl,
+                                                                tmp_path: Path) -> None:
     broker = amqtt_broker
     async with cluster_started(tmp_path / "cluster", nodes=2, mqtt_url=broker.url) as cluster, \
             ClusterApi(cluster) as api:
@@ -87,13 +92,14 @@ async def test_a_broker_outage_never_hurts_writes_or_transfers(amqtt_broker: Bro
         await broker.stop()
         started = asyncio.get_running_loop().time()
         await api.upsert_ok("n1", "c", points_make(range(1000, 2000), size=VECTOR_SIZE, tag="b"), batch=500)
-        await api.ok("n1", "POST", "/collections/c/cluster", transfer_operation("replicate_shard", source, target))
+        await replicate(api, source, target)
         await wait_replicas_active(cluster, "c", timeout_s=30)
         assert asyncio.get_running_loop().time() - started < 20, "the outage slowed the cluster down"
         assert digests_equal(await replica_digests(cluster, "c"))
         await broker.start()
         async with Recorder(broker.url, cluster.cluster_name, tmp_path / "after.jsonl") as recorder:
-            await api.ok("n1", "POST", "/collections/c/cluster", {"drop_replica": {"shard_id": 0, "peer_id": target}})
+            await api.ok("n1", "POST", "/collections/c/cluster",
+                         {"drop_replica": {"shard_id": 0, "peer_id": target}})
             dropped = await recorder.wait_event(lambda e: e["kind"] == "replica.state" and e["to"] is None,
                                                 EVENT_TIMEOUT_S)
     assert dropped["peer"] == target
