@@ -11,7 +11,8 @@ Fixtures (they need pytest-asyncio):
   link, an MQTT broker), stopped after the test even when it fails. Options come from the `shardsim` mark.
 - `nemesis`: the `Nemesis` of that cluster; every fault still in force is healed after the test.
 - `shardsim_client`: an `aiohttp.ClientSession` with a timeout.
-Helpers for assertions: `wait_replicas_active`, `replica_digests`, `digests_equal`.
+Helpers for assertions: `wait_replicas_active` (and `replicas_active`, the same look without waiting),
+`replica_digests`, `digests_equal`.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ import pytest_asyncio
 
 from cluster.launcher import Cluster
 from cluster.nemesis import Nemesis
-from node.protocol import ReplicaState, cluster_info_replicas
 from node.retry import WaitTimeout, wait_until
+
+REPLICAS_POLL_S = 0.2
+LOOK_TIMEOUT = aiohttp.ClientTimeout(total=5)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -78,22 +81,58 @@ def digests_equal(digests: dict[int, dict[int, str]]) -> bool:
     return all(len(set(peers.values())) == 1 for peers in digests.values())
 
 
-async def wait_replicas_active(cluster: Cluster, collection: str, timeout_s: float = 60.0,
-                               node: str | None = None) -> dict[str, Any]:
-    """Wait until no transfer runs and every replica of `collection` is Active; returns the cluster info."""
-    info: dict[str, Any] = {}
-    url = f"{cluster.node_url(node or cluster.node_names()[0])}/collections/{collection}/cluster"
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-        async def settled() -> dict[str, Any] | None:
-            nonlocal info
-            async with session.get(url) as response:
-                info = (await response.json())["result"]
-            states = [state for peers in cluster_info_replicas(info).values() for state in peers.values()]
-            if not info["shard_transfers"] and states and all(s == ReplicaState.ACTIVE for s in states):
-                return info
-            return None
+async def replicas_active(cluster: Cluster, collection: str, replicas_per_shard: int | None = None,
+                          node: str | None = None, session: aiohttp.ClientSession | None = None,
+                          seen: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """One look, no waiting: `node`'s cluster info of `collection` (Qdrant's `GET /collections/{c}/cluster`,
+    `node` the first one by default) when the coordinator runs no transfer of it and holds every replica
+    Active (`replicas_per_shard` of them per shard, when given), and that node's view says the same; else
+    None, also when a process did not answer. `seen`, when given, gets what was read (for error messages)."""
+    seen = {} if seen is None else seen
+    async with contextlib.AsyncExitStack() as stack:
+        if session is None:
+            session = await stack.enter_async_context(aiohttp.ClientSession(timeout=LOOK_TIMEOUT))
         try:
-            return await wait_until(settled, timeout_s, interval_s=0.2,
-                                    ignore=(aiohttp.ClientError, TimeoutError, KeyError))
-        except WaitTimeout:
-            raise TimeoutError(f"replicas of {collection} not all Active after {timeout_s} s: {info}") from None
+            url = f"{cluster.coordinator_url}/internal/state"
+            async with session.get(url, headers=cluster.headers) as reply:
+                state = await reply.json()
+            shards = state["collections"].get(collection, {}).get("shards", {})
+            replicas = {int(s): {int(p): st for p, st in peers.items()} for s, peers in shards.items()}
+            transfers = [t for t in state["transfers"] if t["collection"] == collection]
+            url = f"{cluster.node_url(node or cluster.node_names()[0])}/collections/{collection}/cluster"
+            async with session.get(url, headers=cluster.headers) as reply:
+                info: dict[str, Any] = (await reply.json())["result"]
+            view: dict[int, dict[int, str]] = {}
+            for local in info["local_shards"]:
+                view.setdefault(local["shard_id"], {})[info["peer_id"]] = local["state"]
+            for remote in info["remote_shards"]:
+                view.setdefault(remote["shard_id"], {})[remote["peer_id"]] = remote["state"]
+        except (aiohttp.ClientError, TimeoutError, KeyError, TypeError, ValueError) as error:
+            seen["error"] = repr(error)
+            return None
+    seen.clear()
+    seen.update(coordinator=replicas, transfers=transfers, node=view, node_transfers=info["shard_transfers"])
+    states = [state for peers in replicas.values() for state in peers.values()]
+    counts_ok = replicas_per_shard is None or all(len(peers) == replicas_per_shard
+                                                  for peers in replicas.values())
+    settled = bool(states) and all(state == "Active" for state in states) and counts_ok and not transfers \
+        and view == replicas and not info["shard_transfers"]
+    return info if settled else None
+
+
+async def wait_replicas_active(cluster: Cluster, collection: str, timeout_s: float = 60.0,
+                               node: str | None = None, replicas_per_shard: int | None = None) -> dict[str, Any]:
+    """Wait until `replicas_active` holds (no transfer of `collection` runs, every replica is Active, as the
+    coordinator and `node` see it); returns `node`'s cluster info. `WaitTimeout` (a TimeoutError) says what
+    was last seen."""
+    seen: dict[str, Any] = {}
+    async with aiohttp.ClientSession(timeout=LOOK_TIMEOUT) as session:
+        async def settled() -> dict[str, Any] | None:
+            return await replicas_active(cluster, collection, replicas_per_shard, node, session, seen)
+        try:
+            info: dict[str, Any] | None = await wait_until(
+                settled, timeout_s, REPLICAS_POLL_S, what=f"every replica of {collection} Active")
+        except WaitTimeout as error:
+            raise WaitTimeout(f"{error}; last seen: {seen}") from None
+    assert info is not None  # wait_until returns only what is truthy
+    return info

@@ -1,25 +1,49 @@
-"""Real node processes for tests: start on a free 127.0.0.1 port, wait until ready, stop by PID.
+"""Processes and ports for tests: free ports, waiting for a listener, real node processes stopped by PID.
 
-`NodeProcess` is used through the `node_factory` fixture (tests/conftest.py), which kills every process it
-started when the test ends, even when the test fails.
+- `free_port()`: a 127.0.0.1 port for a process (or a test server) to bind later; every test takes its
+  single ports from here. It is the launcher's choice (below the kernel's ephemeral range), so no port-0 listener
+  or outgoing connection can take it before it is bound.
+- `wait_port_open(port, timeout_s, process)`: until something accepts connections there.
+- `NodeProcess`, used through the `node_factory` fixture (tests/conftest.py), which kills every process it
+  started when the test ends, even when the test fails. It is synchronous (started from sync fixtures too),
+  so its readiness wait is a plain deadline loop rather than `node.retry.wait_until`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from cluster.launcher.processes import port_for_process
+from node.retry import wait_until
+
+READY_POLL_S = 0.05
+CONNECT_TIMEOUT_S = 1.0
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return port_for_process(set())
+
+
+async def wait_port_open(port: int, timeout_s: float, process: asyncio.subprocess.Process | None = None) -> None:
+    """Until 127.0.0.1:`port` accepts a connection; RuntimeError at once if `process` exits meanwhile."""
+    async def listening() -> bool:
+        if process is not None and process.returncode is not None:
+            raise RuntimeError(f"the process exited with {process.returncode} before listening on {port}")
+        try:
+            _reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        await writer.wait_closed()
+        return True
+    await wait_until(listening, timeout_s, READY_POLL_S, what=f"a listener on 127.0.0.1:{port}")
 
 
 class NodeProcess:
@@ -62,7 +86,7 @@ class NodeProcess:
                         return
             except OSError:
                 pass
-            time.sleep(0.05)
+            time.sleep(READY_POLL_S)
         raise TimeoutError(f"node on port {self.port} not ready after {timeout_s} s:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 30) -> str:

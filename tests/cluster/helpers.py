@@ -1,12 +1,17 @@
-"""Helpers for the cluster and transfer tests: a REST client bound to a `Cluster`, waits, digests, a writer.
+"""Helpers for the tests that run a real cluster: a REST client bound to a `Cluster`, waits, digests, a writer.
 
-The tests in tests/cluster/test_cluster_*.py, test_transfer_*.py and test_priority_*.py start real processes
-through `cluster.launcher.Cluster` and talk to them over real HTTP. These helpers keep them short:
-- `ClusterApi` calls any node (by name) or the coordinator and returns `(status, body)`;
-- `replica_map`, `wait_replicas_active`, `wait_replica_state`, `wait_converged` read the coordinator's state;
+The tests in tests/cluster/ that start real processes through `cluster.launcher.Cluster` (test_cluster_*,
+test_transfer_*, test_priority_*, test_faults, events/test_cluster_events, ...) talk to them over real HTTP
+through these helpers, and nothing else:
+- `cluster_started` starts a `Cluster` and, when the block ends normally, asserts no process died unasked;
+- `ClusterApi` calls any node (by name) or the coordinator and returns `(status, body)`; `transfer_operation`
+  is the body of a replicate, move or abort;
+- `replica_map`, `transfers_of` read the coordinator's state; `wait_replica_state`, `wait_streaming` and
+  `wait_converged` wait on it; every replica Active is the pytest plugin's `wait_replicas_active`;
 - `digests_of` gathers `/internal/digests` of every live node, `assert_converged` compares them per shard;
 - `Writer` upserts batches through several nodes in the background and records which ids were acknowledged.
-Every call has a timeout and every wait a deadline.
+Points come from tests/helpers.py (`points_make`). Every call has a timeout, and every wait is
+`node.retry.wait_until` with a deadline.
 """
 
 from __future__ import annotations
@@ -14,42 +19,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from cluster.launcher import Cluster
-from cluster.launcher.processes import ProcessFailed
+from cluster.pytest_plugin import replicas_active
 from node.protocol import replica_map
+from node.retry import WaitTimeout, wait_until
+from tests.helpers import points_make
 
 Reply = tuple[int, Any]
 CALL_TIMEOUT_S = 30.0
-START_ATTEMPTS = 3
+POLL_S = 0.1
 
 
 @contextlib.asynccontextmanager
-async def cluster_running(run_dir: Path, nodes: int = 3, **options: Any) -> AsyncIterator[Cluster]:
-    """`async with Cluster(...)`, started again (at most 3 times) when a node lost its port to a proxy.
+async def cluster_started(run_dir: Path, nodes: int = 3, **options: Any) -> AsyncIterator[Cluster]:
+    """`async with Cluster(...)`: every process is stopped by PID when the block ends, also when it fails.
 
-    The launcher chooses node ports (bind 0, close) before the fault proxy binds its links on port 0, so a
-    link can take a node's port; that start fails with "address already in use" and is simply retried.
+    When the block ends normally, no process may have died unasked (the end of its log is in the message).
+    The launcher gives each process a port below the kernel's ephemeral range, so the fault proxy's links
+    (bound on port 0) cannot take a node's port before the node binds it.
     """
-    for attempt in range(1, START_ATTEMPTS + 1):
-        cluster = Cluster(nodes=nodes, run_dir=run_dir / f"start{attempt}", **options)
-        try:
-            await cluster.__aenter__()
-        except ProcessFailed as error:
-            if "address already in use" in str(error) and attempt < START_ATTEMPTS:
-                continue
-            raise
-        try:
-            yield cluster
-        finally:
-            await cluster.__aexit__(None, None, None)
-        return
+    async with Cluster(nodes=nodes, run_dir=run_dir, **options) as cluster:
+        yield cluster
+        crashed = cluster.dead_processes()
+    assert not crashed, "processes died during the test:\n" + "\n".join(crashed)
 
 
 class ClusterApi:
@@ -91,8 +89,8 @@ class ClusterApi:
             "vectors": {"size": size, "distance": "Dot"}, "shard_number": shard_number,
             "replication_factor": replication_factor, "write_consistency_factor": write_consistency_factor})
 
-    async def upsert(self, node: str, name: str, points: list[dict[str, Any]]) -> Reply:
-        return await self.call(node, "PUT", f"/collections/{name}/points?wait=true", {"points": points})
+    async def upsert(self, node: str, name: str, points: list[dict[str, Any]], **kwargs: Any) -> Reply:
+        return await self.call(node, "PUT", f"/collections/{name}/points?wait=true", {"points": points}, **kwargs)
 
     async def upsert_ok(self, node: str, name: str, points: list[dict[str, Any]], batch: int = 1000) -> None:
         for start in range(0, len(points), batch):
@@ -127,43 +125,13 @@ class ClusterApi:
         await self.ok("coordinator", "PUT", "/internal/settings", settings)
 
 
-def points_make(ids: Sequence[int] | range, size: int = 4, tag: str = "a", seed: int = 1) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    return [{"id": i, "vector": [round(rng.random(), 4) for _ in range(size)], "payload": {"i": i, "tag": tag}}
-            for i in ids]
-
-
-async def wait_true(check: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not true after {timeout_s} s: {what}")
+def transfer_operation(key: str, source: int, target: int, shard: int = 0) -> dict[str, Any]:
+    """The body of `POST /collections/{name}/cluster` for `replicate_shard`, `move_shard` or `abort_transfer`."""
+    return {key: {"shard_id": shard, "from_peer_id": source, "to_peer_id": target}}
 
 
 def transfers_of(state: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return [t for t in state["transfers"] if t["collection"] == name]
-
-
-async def wait_replicas_active(api: ClusterApi, name: str, replicas_per_shard: int | None = None,
-                               timeout_s: float = 30.0) -> dict[int, dict[int, str]]:
-    """Wait until no transfer of `name` runs and every replica is Active (optionally this many per shard)."""
-    last: dict[str, Any] = {}
-
-    async def settled() -> bool:
-        state = await api.state()
-        last["map"], last["transfers"] = replica_map(state, name), transfers_of(state, name)
-        if last["transfers"] or not last["map"]:
-            return False
-        return all(st == "Active" for peers in last["map"].values() for st in peers.values()) and (
-            replicas_per_shard is None or all(len(p) == replicas_per_shard for p in last["map"].values()))
-    try:
-        await wait_true(settled, timeout_s, f"replicas of {name} all Active")
-    except AssertionError as error:
-        raise AssertionError(f"{error}; last map {last.get('map')}, transfers {last.get('transfers')}") from None
-    return dict(last["map"])
 
 
 async def wait_replica_state(api: ClusterApi, name: str, shard: int, peer: int, wanted: str | None,
@@ -171,7 +139,22 @@ async def wait_replica_state(api: ClusterApi, name: str, shard: int, peer: int, 
     """Wait until the replica of `shard` on `peer` is in state `wanted` (None: gone)."""
     async def reached() -> bool:
         return replica_map(await api.state(), name).get(shard, {}).get(peer) == wanted
-    await wait_true(reached, timeout_s, f"shard {shard} of {name} on peer {peer} is {wanted}")
+    await wait_until(reached, timeout_s, POLL_S, what=f"shard {shard} of {name} on peer {peer} to be {wanted}")
+
+
+async def wait_streaming(api: ClusterApi, name: str, shard: int = 0, timeout_s: float = 20.0) -> dict[str, Any]:
+    """Wait until the coordinator holds a transfer of `shard` that has streamed some of its bytes, not all;
+    returns that transfer as the coordinator has it."""
+    async def streaming() -> dict[str, Any] | None:
+        for transfer in transfers_of(await api.state(), name):
+            if transfer["shard_id"] == shard and transfer["phase"] == "streaming" and \
+                    0 < (transfer["bytes"] or 0) < (transfer["bytes_total"] or 0):
+                return dict(transfer)
+        return None
+    found: dict[str, Any] | None = await wait_until(
+        streaming, timeout_s, POLL_S, what=f"a snapshot stream of shard {shard} of {name} under way")
+    assert found is not None
+    return found
 
 
 async def digests_of(api: ClusterApi, nodes: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
@@ -196,17 +179,23 @@ async def assert_converged(api: ClusterApi, name: str) -> dict[int, str]:
 
 async def wait_converged(api: ClusterApi, name: str, replicas_per_shard: int | None = None,
                          timeout_s: float = 40.0) -> dict[int, str]:
-    """All replicas Active, no transfers, equal digests per shard (retried until the deadline)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        await wait_replicas_active(api, name, replicas_per_shard, max(deadline - loop.time(), 1.0))
+    """All replicas Active, no transfers, equal digests per shard (`assert_converged`), within `timeout_s`."""
+    seen: dict[str, Any] = {}
+
+    async def converged() -> dict[int, str] | None:
+        if await replicas_active(api.cluster, name, replicas_per_shard, session=api.session, seen=seen) is None:
+            return None
         try:
             return await assert_converged(api, name)
-        except AssertionError:
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(0.2)
+        except AssertionError as error:
+            seen["digests"] = str(error)
+            return None
+    try:
+        digests: dict[int, str] | None = await wait_until(converged, timeout_s, 0.2, what=f"{name} converged")
+    except WaitTimeout as error:
+        raise WaitTimeout(f"{error}; last seen: {seen}") from None
+    assert digests is not None
+    return digests
 
 
 class Writer:
@@ -257,9 +246,8 @@ class Writer:
             await asyncio.sleep(self.pause_s)
 
     async def wait_acked(self, count: int, timeout_s: float = 20.0) -> None:
-        async def enough() -> bool:
-            return len(self.acked) >= count
-        await wait_true(enough, timeout_s, f"writer acknowledged {count} points")
+        await wait_until(lambda: len(self.acked) >= count, timeout_s, POLL_S,
+                         what=f"the writer's acknowledged points to reach {count}")
 
 
 # -- snapshots (priority tests) ---------------------------------------------------------------------------

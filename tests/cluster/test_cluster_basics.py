@@ -1,20 +1,23 @@
 """A 3-node cluster serves one collection from every node, and writes through any node reach every replica.
 
-Real processes through `Cluster`, real HTTP. See docs/qdrant-semantics.md sections 4-5 (replica states,
-transfers) and docs/design.md section 5 (writes go to every replica that takes updates).
+Real processes through `Cluster`, real HTTP. Reference: docs/cluster.md, "Replica states" (the states, and
+routing: writes go to every replica that takes updates, reads to Active ones) and "The cluster API".
 """
 
 from __future__ import annotations
 
 from cluster.launcher import Cluster
-from tests.cluster.helpers import ClusterApi, assert_converged, points_make, replica_map, wait_replicas_active
+from cluster.pytest_plugin import wait_replicas_active
+from tests.cluster.helpers import ClusterApi, assert_converged, replica_map
+from tests.helpers import points_make
 
 NODES = ["n1", "n2", "n3"]
 
 
 async def test_collection_created_on_one_node_is_served_by_all(cluster: Cluster, api: ClusterApi) -> None:
     await api.collection_create("n1", "c", shard_number=3, replication_factor=2)
-    replicas = await wait_replicas_active(api, "c", replicas_per_shard=2)
+    await wait_replicas_active(cluster, "c", replicas_per_shard=2)
+    replicas = replica_map(await api.state(), "c")
     assert sorted(replicas) == [0, 1, 2]
     await api.upsert_ok("n2", "c", points_make(range(60)))
     for node in NODES:
@@ -30,7 +33,7 @@ async def test_collection_created_on_one_node_is_served_by_all(cluster: Cluster,
 
 async def test_writes_through_any_node_reach_every_replica(cluster: Cluster, api: ClusterApi) -> None:
     await api.collection_create("n1", "c", shard_number=3, replication_factor=2)
-    await wait_replicas_active(api, "c", replicas_per_shard=2)
+    await wait_replicas_active(cluster, "c", replicas_per_shard=2)
     acked: list[int] = []
     for round_index in range(6):
         node = NODES[round_index % 3]

@@ -1,31 +1,32 @@
 """Node and coordinator failures: honest write acknowledgements, Dead replicas, restarts, automatic recovery.
 
-docs/qdrant-semantics.md section 4 (a failed forwarded update marks the replica Dead; Dead replicas are
-re-synced automatically), docs/design.md sections 3-5 (the coordinator keeps its state in SQLite; an update
-acknowledged with wait=true survives kill -9).
+Reference: docs/cluster.md, "Replica states" (a failed forwarded update marks the replica Dead), "A snapshot
+transfer, step by step" (Dead replicas are re-synced automatically) and "The coordinator" (it keeps its state
+in SQLite); docs/node.md, "Durability model" (an update acknowledged with wait=true survives kill -9).
 """
 
 from __future__ import annotations
 
 from cluster.launcher import Cluster
+from cluster.pytest_plugin import wait_replicas_active
 from node.protocol import cluster_info_replicas
+from node.retry import wait_until
 from tests.cluster.helpers import (
     ClusterApi,
     Writer,
     assert_converged,
     digests_of,
-    points_make,
     replica_map,
     wait_converged,
-    wait_replicas_active,
-    wait_true,
 )
+from tests.helpers import points_make
 
 
 async def test_write_consistency_two_with_a_killed_replica_answers_honestly(
         cluster: Cluster, api: ClusterApi) -> None:
     await api.collection_create("n1", "c", shard_number=3, replication_factor=2, write_consistency_factor=2)
-    replicas = await wait_replicas_active(api, "c", replicas_per_shard=2)
+    await wait_replicas_active(cluster, "c", replicas_per_shard=2)
+    replicas = replica_map(await api.state(), "c")
     await api.upsert_ok("n1", "c", points_make(range(30)))
     await cluster.node_kill("n3")
     acked: list[int] = []
@@ -50,7 +51,8 @@ async def test_write_consistency_two_with_a_killed_replica_answers_honestly(
 async def test_killed_node_restarts_with_its_points_and_dead_replica_recovers(
         cluster: Cluster, api: ClusterApi) -> None:
     await api.collection_create("n1", "c", shard_number=2, replication_factor=2)
-    replicas = await wait_replicas_active(api, "c", replicas_per_shard=2)
+    await wait_replicas_active(cluster, "c", replicas_per_shard=2)
+    replicas = replica_map(await api.state(), "c")
     await api.upsert_ok("n1", "c", points_make(range(500)))
     before = (await digests_of(api, ["n2"]))["n2"]["c"]
     await cluster.node_kill("n2")
@@ -66,7 +68,7 @@ async def test_killed_node_restarts_with_its_points_and_dead_replica_recovers(
         async def n2_dead() -> bool:
             current = replica_map(await api.state(), "c")
             return all(current[shard][2] == "Dead" for shard in on_n2)
-        await wait_true(n2_dead, 20.0, "n2's replicas are marked Dead")
+        await wait_until(n2_dead, 20.0, what="n2's replicas marked Dead")
         await writer.wait_acked(len(writer.acked) + 200)
         await cluster.node_restart("n2")
         await writer.wait_acked(len(writer.acked) + 100)
@@ -82,7 +84,7 @@ async def test_killed_node_restarts_with_its_points_and_dead_replica_recovers(
 async def test_coordinator_restart_keeps_the_state_and_the_cluster_keeps_working(
         cluster: Cluster, api: ClusterApi) -> None:
     await api.collection_create("n2", "c", shard_number=3, replication_factor=2)
-    await wait_replicas_active(api, "c", replicas_per_shard=2)
+    await wait_replicas_active(cluster, "c", replicas_per_shard=2)
     await api.upsert_ok("n1", "c", points_make(range(100)))
     before = await api.state()
     await cluster.coordinator_restart()

@@ -1,6 +1,6 @@
 """Cluster operations through REST and through the real `qdrant-client`: drop_replica, move, replicate, abort.
 
-docs/qdrant-semantics.md section 5 (the cluster API and its errors) and section 6 (qdrant-client's
+Reference: docs/cluster.md, "The cluster API" (its operations, errors, and qdrant-client's
 `collection_cluster_info` and `cluster_collection_update`). The client is synchronous; it runs in a thread.
 """
 
@@ -13,15 +13,16 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from cluster.launcher import Cluster
+from node.retry import wait_until
 from tests.cluster.helpers import (
     ClusterApi,
     assert_converged,
     digests_of,
-    points_make,
     replica_map,
     wait_converged,
     wait_replica_state,
 )
+from tests.helpers import points_make
 
 
 async def test_drop_replica_removes_it_and_refuses_what_qdrant_refuses(cluster: Cluster, api: ClusterApi) -> None:
@@ -42,7 +43,7 @@ async def test_drop_replica_removes_it_and_refuses_what_qdrant_refuses(cluster: 
     assert await api.cluster_operation("n3", "c", {"drop_replica": {"shard_id": 0, "peer_id": dropped}}) == (
         200, {"result": True, "status": "ok", "time": pytest.approx(0, abs=5)})
     assert replica_map(await api.state(), "c") == {0: {kept: "Active"}}
-    await wait_true_gone(api, cluster.name_of(dropped))
+    await wait_shard_gone(api, cluster.name_of(dropped))
     status, reply = await api.cluster_operation("n1", "c", {"drop_replica": {"shard_id": 0, "peer_id": kept}})
     assert status == 400
     assert reply["status"]["error"] == (f"Bad request: Shard 0 must have at least one active replica after "
@@ -51,13 +52,11 @@ async def test_drop_replica_removes_it_and_refuses_what_qdrant_refuses(cluster: 
         assert await api.count(node, "c") == 100
 
 
-async def wait_true_gone(api: ClusterApi, node: str) -> None:
+async def wait_shard_gone(api: ClusterApi, node: str) -> None:
     """The dropped replica's data leaves its node (the node reconciles with the pushed state)."""
-    for _ in range(100):
-        if "0" not in (await digests_of(api, [node]))[node].get("c", {}):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{node} still holds shard 0 after drop_replica")
+    async def gone() -> bool:
+        return "0" not in (await digests_of(api, [node]))[node].get("c", {})
+    await wait_until(gone, 10.0, what=f"{node} to drop its copy of shard 0 of c")
 
 
 def client_of(url: str) -> QdrantClient:

@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from cluster.launcher.external import cluster_from_args, external_args_add, node_parse, nodes_parse
 from cluster.launcher import Cluster, ClusterNotReady, NodeAddress
+from cluster.launcher.external import cluster_from_args, external_args_add, node_parse, nodes_parse
 
 
 def args_parse(argv: list[str]) -> argparse.Namespace:

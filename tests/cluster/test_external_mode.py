@@ -13,83 +13,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from cluster.events.broker import free_port
 from cluster.events.recorder import Recorder
-from cluster.launcher.external import cluster_from_args, external_args_add
 from cluster.launcher import Cluster, ClusterNotReady, NodeAddress
+from cluster.launcher.external import cluster_from_args, external_args_add
 from cluster.launcher.processes import ChildProcess, ProcessFailed, ProcessNotOwned, wait_http_ok
 from cluster.proxy.server import ProxyServer
+from node.retry import wait_until
+from tests.cluster.events.brokers import MosquittoControl
+from tests.cluster.helpers import ClusterApi
+from tests.helpers import points_make
+from tests.processes import free_port
 
-MOSQUITTO_PATHS = ("mosquitto", "/usr/sbin/mosquitto")
 START_TIMEOUT_S = 30.0
-
-
-def mosquitto_binary() -> str:
-    for name in MOSQUITTO_PATHS:
-        found = shutil.which(name) or (name if os.access(name, os.X_OK) and os.path.isabs(name) else None)
-        if found:
-            return found
-    message = "mosquitto not found: apt-get install -y mosquitto"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (required under CI)")
-    pytest.skip(message)
-
-
-async def wait_port_open(port: int, timeout_s: float) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        try:
-            _reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 1.0)
-        except (OSError, TimeoutError):
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout_s} s") from None
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
-
-
-class Mosquitto:
-    """mosquitto with a temporary config: `listener <port> 127.0.0.1`, anonymous, `max_queued_messages 0`."""
-
-    def __init__(self, directory: Path) -> None:
-        self.binary = mosquitto_binary()
-        self.port = free_port()
-        self.config_path = directory / "mosquitto.conf"
-        self.config_path.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                                    "max_queued_messages 0\npersistence false\n")
-        self.log_path = directory / "mosquitto.log"
-        self.process: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(self.binary, "-c", str(self.config_path),
-                                                                stdout=log, stderr=log)
-        await wait_port_open(self.port, START_TIMEOUT_S)
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            try:
-                await asyncio.wait_for(self.process.wait(), 5.0)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
 
 
 StartProcess = Callable[[str, list[str], str], Awaitable[ChildProcess]]
@@ -113,8 +56,8 @@ async def processes(tmp_path: Path) -> AsyncIterator[StartProcess]:
 
 
 @pytest.fixture
-async def mosquitto(tmp_path: Path) -> AsyncIterator[Mosquitto]:
-    broker = Mosquitto(tmp_path)
+async def mosquitto(tmp_path: Path) -> AsyncIterator[MosquittoControl]:
+    broker = MosquittoControl(tmp_path)
     try:
         await broker.start()
         yield broker
@@ -157,38 +100,27 @@ def args_parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def call(session: aiohttp.ClientSession, method: str, url: str, body: object = None) -> tuple[int, Any]:
-    async with session.request(method, url, json=body) as response:
-        return response.status, await response.json(content_type=None)
+async def replica_state_is(api: ClusterApi, peer_id: int, state: str) -> bool:
+    """Whether `peer_id`'s replica of shard 0 of `c` is in `state`, as n1 sees it."""
+    info = await api.cluster_info("n1", "c")
+    shards = info["local_shards"] + info["remote_shards"]
+    return state == next((s["state"] for s in shards if s.get("peer_id", info["peer_id"]) == peer_id), None)
 
 
-async def replica_state(session: aiohttp.ClientSession, node_url: str, peer_id: int) -> str | None:
-    _, body = await call(session, "GET", f"{node_url}/collections/c/cluster")
-    shards = body["result"]["local_shards"] + body["result"]["remote_shards"]
-    return next((s["state"] for s in shards if s.get("peer_id", body["result"]["peer_id"]) == peer_id), None)
-
-
-async def local_points(session: aiohttp.ClientSession, node_url: str) -> int:
-    _, body = await call(session, "GET", f"{node_url}/collections/c/cluster")
-    return int(sum(shard["points_count"] for shard in body["result"]["local_shards"]))
-
-
-async def wait_value(probe: Callable[[], Awaitable[Any]], expected: Any, timeout_s: float) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while (value := await probe()) != expected:
-        assert asyncio.get_running_loop().time() < deadline, f"still {value!r}, expected {expected!r}"
-        await asyncio.sleep(0.1)
+async def local_points(api: ClusterApi, node: str) -> int:
+    info = await api.cluster_info(node, "c")
+    return int(sum(shard["points_count"] for shard in info["local_shards"]))
 
 
 async def test_joined_cluster_forwards_through_the_proxy_and_a_cut_link_makes_the_replica_dead(
-        tmp_path: Path, processes: StartProcess, mosquitto: Mosquitto) -> None:
+        tmp_path: Path, processes: StartProcess, mosquitto: MosquittoControl) -> None:
     cluster_name = f"external-{os.getpid()}"
     services = await services_start(tmp_path, processes, mosquitto.url, cluster_name, nodes=2)
     args = args_parse(external_argv(services, mosquitto.url, cluster_name))
     cluster = cluster_from_args(args, nodes=2, run_dir=tmp_path / "run", transfers_limit=0)
 
     async with cluster, Recorder(mosquitto.url, cluster_name, tmp_path / "history.jsonl") as recorder, \
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
+            ClusterApi(cluster) as api:
         assert cluster.external and cluster.processes() == {}
         n1, n2 = cluster.node_url("n1"), cluster.node_url("n2")
         assert (n1, n2) == tuple(f"http://{address}" for address in services["nodes"].values())
@@ -196,26 +128,21 @@ async def test_joined_cluster_forwards_through_the_proxy_and_a_cut_link_makes_th
         assert link.startswith("127.0.0.1:") and link != services["nodes"]["n2"], "n1 reaches n2 via a proxy"
         assert (await cluster.links_seen(cluster.nodes["n1"]))["n2"] == link
 
-        status, body = await call(session, "PUT", f"{n1}/collections/c", {
-            "vectors": {"size": 2, "distance": "Dot"}, "shard_number": 1, "replication_factor": 2,
-            "write_consistency_factor": 1})
-        assert status == 200, body
-        await wait_value(lambda: replica_state(session, n1, 2), "Active", 15.0)
-        points = [{"id": i, "vector": [1.0, float(i)]} for i in range(10)]
-        status, body = await call(session, "PUT", f"{n1}/collections/c/points?wait=true", {"points": points})
-        assert status == 200, body
-        assert await local_points(session, n2) == 10, "the write was forwarded to n2 through its proxy link"
+        await api.collection_create("n1", "c", shard_number=1, replication_factor=2, write_consistency_factor=1,
+                                    size=2)
+        await wait_until(lambda: replica_state_is(api, 2, "Active"), 15.0, what="n2's replica Active")
+        await api.upsert_ok("n1", "c", points_make(range(10), size=2))
+        assert await local_points(api, "n2") == 10, "the write was forwarded to n2 through its proxy link"
 
         assert cluster.toxiproxy is not None
         await cluster.toxiproxy.proxy_update("n1->n2", enabled=False)
-        status, body = await call(session, "PUT", f"{n1}/collections/c/points?wait=true",
-                                  {"points": [{"id": 100, "vector": [1.0, 2.0]}]})
+        status, body = await api.upsert("n1", "c", points_make([100], size=2))
         assert status == 200, f"acknowledged by n1 alone (write_consistency_factor 1): {body}"
-        await wait_value(lambda: replica_state(session, n1, 2), "Dead", 15.0)
+        await wait_until(lambda: replica_state_is(api, 2, "Dead"), 15.0, what="n2's replica Dead")
         event = await recorder.wait_event(
             lambda e: e.get("kind") == "replica.state" and e.get("peer") == 2 and e.get("to") == "Dead", 10.0)
         assert event["collection"] == "c"
-        assert await local_points(session, n2) == 10, "the forwarded write never reached n2"
+        assert await local_points(api, "n2") == 10, "the forwarded write never reached n2"
 
         with pytest.raises(ProcessNotOwned, match="external mode"):
             await cluster.node_kill("n2")
@@ -224,7 +151,7 @@ async def test_joined_cluster_forwards_through_the_proxy_and_a_cut_link_makes_th
 
 
 async def test_shardsim_up_external_joins_prints_and_leaves_the_processes_running(
-        tmp_path: Path, processes: StartProcess, mosquitto: Mosquitto) -> None:
+        tmp_path: Path, processes: StartProcess, mosquitto: MosquittoControl) -> None:
     cluster_name = f"external-up-{os.getpid()}"
     services = await services_start(tmp_path, processes, mosquitto.url, cluster_name, nodes=2)
     argv = ["up", "--run-dir", str(tmp_path / "up"), "--nodes", "2",

@@ -7,6 +7,7 @@ happened, kills by PID the launcher and every child it listed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from node.retry import WaitTimeout, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 60.0
@@ -155,13 +158,18 @@ def up_factory(tmp_path: Path) -> Iterator[Callable[..., UpProcess]]:
 
 
 def wait_status(url: str, status: int, timeout_s: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        got, body = http_json("GET", url)
-        if got == status:
-            return body
-        assert time.monotonic() < deadline, f"GET {url} answered {got} {body}, expected {status}"
-        time.sleep(0.1)
+    """The body of `GET url` once it answers `status` (these tests are synchronous: a loop of their own)."""
+    last: list[tuple[int, Any]] = []
+
+    async def answered() -> tuple[int, Any] | None:
+        last[:] = [await asyncio.to_thread(http_json, "GET", url)]
+        return last[0] if last[0][0] == status else None
+    try:
+        reply = asyncio.run(wait_until(answered, timeout_s, what=f"GET {url} to answer {status}"))
+    except WaitTimeout as error:
+        raise AssertionError(f"{error}; last answer: {last}") from None
+    assert reply is not None
+    return reply[1]
 
 
 def test_up_prints_endpoints_that_work_and_ctrl_c_stops_every_process(up_factory: Callable[..., UpProcess]) -> None:

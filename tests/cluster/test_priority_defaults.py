@@ -1,17 +1,19 @@
-"""The default snapshot priority and the empty-collection gotcha (docs/qdrant-semantics.md section 3).
+"""The default snapshot priority and the empty-collection gotcha (docs/cluster.md, "Priority rules of
+snapshot recovery").
 
-shardsim's default priority is `replica` (as Qdrant's documentation gives it; docs/design.md section 5). With
-it, recovering a snapshot into a freshly created (empty) collection of a cluster leaves it empty: the other,
-empty Active replica wins. Priority `snapshot` cures it, and so does starting the cluster with
-`default_priority="snapshot"` (the coordinator's and nodes' `--default-priority snapshot`), which is what
-Qdrant's server does since 1.9.3.
+shardsim's default priority is `replica` (as Qdrant's snapshot API document gives it; docs/cluster.md, "The
+default priority"). With it, recovering a snapshot into a freshly created (empty) collection of a cluster
+leaves it empty: the other, empty Active replica wins. Priority `snapshot` cures it, and so does starting the
+cluster with `default_priority="snapshot"` (the coordinator's and nodes' `--default-priority snapshot`), which
+is what Qdrant's server does since 1.9.3.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cluster.helpers import ClusterApi, cluster_running, points_make, replica_map, wait_converged
+from tests.cluster.helpers import ClusterApi, cluster_started, replica_map, wait_converged
+from tests.helpers import points_make
 
 
 async def source_snapshot_url(api: ClusterApi) -> str:
@@ -36,7 +38,7 @@ async def counts(api: ClusterApi, name: str) -> set[int]:
 
 
 async def test_default_replica_priority_leaves_new_collection_empty_snapshot_cures_it(tmp_path: Path) -> None:
-    async with cluster_running(tmp_path) as cluster, ClusterApi(cluster) as api:
+    async with cluster_started(tmp_path / "run") as cluster, ClusterApi(cluster) as api:
         assert (await api.state())["settings"]["default_priority"] == "replica"
         url = await source_snapshot_url(api)
         await recover_into_fresh(api, "fresh", url, None)
@@ -48,7 +50,7 @@ async def test_default_replica_priority_leaves_new_collection_empty_snapshot_cur
 
 
 async def test_default_priority_snapshot_setting(tmp_path: Path) -> None:
-    async with cluster_running(tmp_path, default_priority="snapshot") as cluster, ClusterApi(cluster) as api:
+    async with cluster_started(tmp_path / "run", default_priority="snapshot") as cluster, ClusterApi(cluster) as api:
         assert (await api.state())["settings"]["default_priority"] == "snapshot"
         url = await source_snapshot_url(api)
         await recover_into_fresh(api, "fresh", url, None)

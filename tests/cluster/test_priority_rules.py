@@ -1,7 +1,8 @@
 """Snapshot recovery priorities in a 3-node cluster (replication factor 2): which data wins, which states follow.
 
-docs/qdrant-semantics.md section 3. Each test takes a snapshot on peer P while the shard holds data A,
-then writes B through the cluster (the other replica Q has B), and recovers the snapshot on P:
+Reference: docs/cluster.md, "Priority rules of snapshot recovery". Each test takes a snapshot on peer P while
+the shard holds data A, then writes B through the cluster (the other replica Q has B), and recovers the
+snapshot on P:
 - shard recovery (`location` = the snapshot's file name): `replica` marks P Dead and re-syncs it from Q
   (B wins); `snapshot` keeps P Active and marks Q Dead, re-synced from P (A wins); `no_sync` keeps both
   Active and different (P has A, Q has B);
@@ -20,8 +21,7 @@ import pytest
 from cluster.events.recorder import Recorder
 from tests.cluster.helpers import (
     ClusterApi,
-    cluster_running,
-    points_make,
+    cluster_started,
     replica_map,
     rules_of,
     shard_digest,
@@ -29,6 +29,7 @@ from tests.cluster.helpers import (
     snapshot_upload,
     wait_converged,
 )
+from tests.helpers import points_make
 
 
 async def with_a_then_b(api: ClusterApi, name: str, kind: str) -> tuple[int, int, str, str, str]:
@@ -78,7 +79,7 @@ async def collection_recover(api: ClusterApi, name: str, priority: str, upload: 
 
 
 async def test_priority_replica_existing_replicas_win(tmp_path: Path) -> None:
-    async with cluster_running(tmp_path) as cluster, ClusterApi(cluster) as api, \
+    async with cluster_started(tmp_path / "run") as cluster, ClusterApi(cluster) as api, \
             Recorder(str(cluster.mqtt_url), cluster.cluster_name, tmp_path / "events.jsonl") as recorder:
         p, q, _, digest_b = await shard_recover(api, "s", "replica")
         assert set((await wait_converged(api, "s", replicas_per_shard=2)).values()) == {digest_b}
@@ -95,7 +96,7 @@ async def test_priority_replica_existing_replicas_win(tmp_path: Path) -> None:
 
 
 async def test_priority_snapshot_snapshot_data_wins(tmp_path: Path) -> None:
-    async with cluster_running(tmp_path) as cluster, ClusterApi(cluster) as api, \
+    async with cluster_started(tmp_path / "run") as cluster, ClusterApi(cluster) as api, \
             Recorder(str(cluster.mqtt_url), cluster.cluster_name, tmp_path / "events.jsonl") as recorder:
         p, q, digest_a, _ = await shard_recover(api, "s", "snapshot")
         assert set((await wait_converged(api, "s", replicas_per_shard=2)).values()) == {digest_a}
@@ -137,7 +138,7 @@ async def collection_recover_three_replicas(api: ClusterApi) -> tuple[int, int, 
 
 @pytest.mark.parametrize("upload", [False, True], ids=["url", "upload"])
 async def test_priority_no_sync_replicas_diverge(tmp_path: Path, upload: bool) -> None:
-    async with cluster_running(tmp_path) as cluster, ClusterApi(cluster) as api, \
+    async with cluster_started(tmp_path / "run") as cluster, ClusterApi(cluster) as api, \
             Recorder(str(cluster.mqtt_url), cluster.cluster_name, tmp_path / "events.jsonl") as recorder:
         p, q, digest_a, digest_b = await shard_recover(api, "s", "no_sync")
         assert replica_map(await api.state(), "s") == {0: {p: "Active", q: "Active"}}

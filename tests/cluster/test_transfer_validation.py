@@ -1,22 +1,17 @@
 """Transfer operations are validated as Qdrant validates them, with Qdrant's status codes and messages.
 
-docs/qdrant-semantics.md section 5 (the cluster API and its errors): unknown shard or peer 400, from == to
-422, source not Active 400, a shard already involved in a transfer 400, abort of a transfer that does not
-exist 404. A transfer is held after its first phase (the coordinator's `transfer_phase_pause_s` setting) so
-that the "already involved" refusal can be seen while it runs.
+Reference: docs/cluster.md, "The cluster API" (its errors, as Qdrant words them): unknown shard or peer 400,
+from == to 422, source not Active 400, a shard already involved in a transfer 400, abort of a transfer that
+does not exist 404. A transfer is held after its first phase (the coordinator's `transfer_phase_pause_s`
+setting) so that the "already involved" refusal can be seen while it runs.
 """
 
 from __future__ import annotations
 
 from cluster.launcher import Cluster
-from tests.cluster.helpers import (
-    ClusterApi,
-    points_make,
-    replica_map,
-    transfers_of,
-    wait_converged,
-    wait_true,
-)
+from node.retry import wait_until
+from tests.cluster.helpers import ClusterApi, replica_map, transfer_operation, transfers_of, wait_converged
+from tests.helpers import points_make
 
 
 async def refusal(api: ClusterApi, node: str, operation: dict[str, object]) -> tuple[int, str]:
@@ -31,7 +26,7 @@ async def test_transfer_operations_refuse_with_qdrant_errors(cluster: Cluster, a
     outsider = next(p for p in (1, 2, 3) if p not in (source, holder))
 
     def move(shard: int, from_peer: int, to_peer: int, key: str = "move_shard") -> dict[str, object]:
-        return {key: {"shard_id": shard, "from_peer_id": from_peer, "to_peer_id": to_peer}}
+        return transfer_operation(key, from_peer, to_peer, shard)
     expected = [
         (move(0, source, source, "replicate_shard"), 422, "Validation error in JSON body: "
          "[replicate_shard.to_peer_id: source and target peers must be different]"),
@@ -57,7 +52,7 @@ async def test_transfer_operations_refuse_with_qdrant_errors(cluster: Cluster, a
     async def registered() -> bool:
         shown = (await api.cluster_info("n1", "c"))["shard_transfers"]
         return bool(shown) and "queue_installed" in str(shown[0]["comment"])
-    await wait_true(registered, 10.0, "the transfer shows its phase in the cluster info")
+    await wait_until(registered, 10.0, what="the transfer to show its phase in the cluster info")
     shown = (await api.cluster_info("n2", "c"))["shard_transfers"]
     assert shown[0]["from"] == source and shown[0]["to"] == outsider and shown[0]["sync"] is True
     assert shown[0]["method"] == "snapshot" and "bytes" in shown[0]["comment"]

@@ -1,6 +1,6 @@
 """Move and replicate a shard while a writer upserts through several nodes: nothing acknowledged is lost.
 
-docs/qdrant-semantics.md section 5 ("The snapshot method, step by step"): the source queues updates made
+Reference: docs/cluster.md, "A snapshot transfer, step by step": the source queues updates made
 during the transfer, the target restores the streamed snapshot, goes Partial, the queue is replayed, the
 target becomes Active, and a move drops the source replica. Afterwards every replica of a shard has the same
 digest and every acknowledged id can be read through every node.
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from cluster.launcher import Cluster
 from node.protocol import shard_replicas
+from node.retry import wait_until
 from tests.cluster.helpers import (
     ClusterApi,
     Writer,
     digests_of,
-    points_make,
     replica_map,
     wait_converged,
-    wait_true,
 )
+from tests.helpers import points_make
 
 PRELOADED = 8000
 
@@ -40,7 +40,7 @@ async def test_move_and_replicate_under_concurrent_writes(cluster: Cluster, api:
             state = await api.state()
             return not state["transfers"] and shard_replicas(state, "c", 1).get(missing[1]) == "Active"
         acked_at_start = len(writer.acked)
-        await wait_true(transfers_done, 60.0, "both transfers finished")
+        await wait_until(transfers_done, 60.0, what="both transfers to finish")
         assert len(writer.acked) > acked_at_start, "writes went on during the transfers"
         await writer.wait_acked(len(writer.acked) + 200)
     assert not writer.refused and not writer.unknown

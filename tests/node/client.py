@@ -2,17 +2,16 @@
 
 Tests in tests/node/ talk to real node processes through this class. It returns the status and the decoded
 body (JSON when the node answered JSON, else bytes), so a test can assert on both without repeating the
-plumbing; the data helpers (`collection_create`, `points_upsert`, `points_all`) read like the spec.
+plumbing; the data helpers (`collection_create`, `points_upsert`, `points_all`) read like the spec. The
+points to write come from tests/helpers.py (`points_make`, `points_expected`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
-import random
 import tarfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,10 @@ from typing import Any
 import aiohttp
 import yarl
 
+from node.retry import wait_until
+
 TIMEOUT = aiohttp.ClientTimeout(total=60)
+POLL_S = 0.05
 Reply = tuple[int, Any]
 
 
@@ -110,32 +112,10 @@ class NodeClient:
 
     async def wait_listed(self, path: str, count: int, timeout_s: float = 20.0) -> list[dict[str, Any]]:
         """Poll a snapshot list until it holds `count` entries."""
-        for _ in range(int(timeout_s / 0.05)):
-            listed = await self.ok("GET", path)
-            if len(listed) >= count:
-                return list(listed)
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{path} did not list {count} snapshots within {timeout_s} s")
-
-
-async def wait_true(check: Callable[[], Awaitable[bool]], timeout_s: float = 20.0) -> None:
-    """Poll `check` every 50 ms until it is true; fail after `timeout_s`."""
-    for _ in range(int(timeout_s / 0.05)):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition still false after {timeout_s} s")
-
-
-def points_make(count: int, size: int = 4, start: int = 0, seed: int = 7, tag: str = "a") -> list[dict[str, Any]]:
-    """Deterministic points with exact float32 values (multiples of 1/8), so vectors round-trip exactly."""
-    rng = random.Random(seed)
-    return [{"id": start + index, "vector": [rng.randint(1, 64) / 8 for _ in range(size)],
-             "payload": {"tag": tag, "n": start + index}} for index in range(count)]
-
-
-def points_expected(points: list[dict[str, Any]]) -> dict[Any, tuple[list[float], dict[str, Any]]]:
-    return {point["id"]: (point["vector"], point["payload"]) for point in points}
+        async def listed() -> list[dict[str, Any]] | None:
+            entries = list(await self.ok("GET", path))
+            return entries if len(entries) >= count else None
+        return await wait_until(listed, timeout_s, POLL_S, what=f"{path} to list {count} snapshots")
 
 
 def files_under(root: Path) -> set[str]:

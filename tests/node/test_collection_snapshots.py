@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 
-from tests.node.client import NodeClient, points_expected, points_make, wait_true
+from node.retry import wait_until
+from tests.helpers import points_expected, points_make
+from tests.node.client import NodeClient
 from tests.processes import NodeProcess
 
 NAME_RE = re.compile(r"^docs-1-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}\.snapshot$")
@@ -19,7 +21,7 @@ TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 
 async def test_create_list_download_delete(client: NodeClient, node: NodeProcess) -> None:
     await client.collection_create("docs")
-    await client.points_upsert("docs", points_make(50))
+    await client.points_upsert("docs", points_make(range(50)))
     assert await client.ok("GET", "/collections/docs/snapshots") == []
 
     created = await client.ok("POST", "/collections/docs/snapshots", params={"wait": "true"})
@@ -45,7 +47,7 @@ async def test_create_list_download_delete(client: NodeClient, node: NodeProcess
 
 async def test_wait_false_answers_202_and_snapshot_appears(client: NodeClient) -> None:
     await client.collection_create("docs")
-    await client.points_upsert("docs", points_make(20))
+    await client.points_upsert("docs", points_make(range(20)))
     status, reply = await client.call("POST", "/collections/docs/snapshots", params={"wait": "false"})
     assert status == 202
     assert reply["status"] == "accepted" and "result" not in reply and isinstance(reply["time"], float)
@@ -58,7 +60,7 @@ async def test_wait_false_answers_202_and_snapshot_appears(client: NodeClient) -
 
     async def deleted() -> bool:
         return await client.ok("GET", "/collections/docs/snapshots") == []
-    await wait_true(deleted)
+    await wait_until(deleted, 20.0, 0.05, what="the collection snapshot deleted")
 
 
 async def test_two_snapshots_in_one_second_get_distinct_names(client: NodeClient) -> None:
@@ -91,12 +93,12 @@ async def test_wait_false_on_unknown_collection_is_still_accepted(client: NodeCl
 
 
 async def test_recover_from_file_location_restores_old_content(client: NodeClient, node: NodeProcess) -> None:
-    original = points_make(40)
+    original = points_make(range(40))
     await client.collection_create("docs")
     await client.points_upsert("docs", original)
     created = await client.ok("POST", "/collections/docs/snapshots")
-    await client.points_upsert("docs", points_make(40, seed=99, tag="b"))
-    await client.points_upsert("docs", points_make(5, start=1000))
+    await client.points_upsert("docs", points_make(range(40), seed=99, tag="b"))
+    await client.points_upsert("docs", points_make(range(1000, 1005)))
     path = node.data_dir / "snapshots" / "docs" / created["name"]
     body = {"location": path.as_uri(), "priority": "snapshot", "checksum": created["checksum"]}
     assert await client.ok("PUT", "/collections/docs/snapshots/recover", body) is True
@@ -105,7 +107,7 @@ async def test_recover_from_file_location_restores_old_content(client: NodeClien
 
 async def test_recover_creates_missing_collection_with_snapshot_config(client: NodeClient,
                                                                        node: NodeProcess) -> None:
-    original = points_make(30, size=6)
+    original = points_make(range(30), size=6)
     body = {"vectors": {"size": 6, "distance": "Dot"}, "shard_number": 3}
     assert await client.ok("PUT", "/collections/docs", body) is True
     await client.points_upsert("docs", original)
@@ -120,12 +122,12 @@ async def test_recover_creates_missing_collection_with_snapshot_config(client: N
 
 
 async def test_upload_recovers_and_wait_false_is_accepted(client: NodeClient, node: NodeProcess) -> None:
-    original = points_make(25)
+    original = points_make(range(25))
     await client.collection_create("docs")
     await client.points_upsert("docs", original)
     created = await client.ok("POST", "/collections/docs/snapshots")
     _, data, _ = await client.download(f"/collections/docs/snapshots/{created['name']}")
-    await client.points_upsert("docs", points_make(25, seed=3, tag="later"))
+    await client.points_upsert("docs", points_make(range(25), seed=3, tag="later"))
 
     status, reply = await client.upload("/collections/docs/snapshots/upload", data,
                                         params={"priority": "replica", "checksum": created["checksum"]})
@@ -138,6 +140,6 @@ async def test_upload_recovers_and_wait_false_is_accepted(client: NodeClient, no
     async def recovered() -> bool:
         exists = (await client.ok("GET", "/collections/fresh/exists"))["exists"]
         return bool(exists) and await client.count("fresh") == 25
-    await wait_true(recovered)
+    await wait_until(recovered, 20.0, 0.05, what="the uploaded snapshot recovered into `fresh`")
     assert await client.points_all("fresh") == points_expected(original)
     assert not list((node.data_dir / "snapshots" / ".incoming").glob("*")), "upload temp file left behind"

@@ -1,31 +1,27 @@
 """Durability with real crashes: SIGKILL a node process during snapshot creation, during recovery, and
 after acknowledged writes; restart it on the same data directory and port and check what survived.
 
-The model (docs/design.md section 4, docs/node.md section 3): an update acknowledged with `wait=true` is
-fsynced and survives `kill -9`; a snapshot is listed only once complete; a recovery is all-or-nothing.
+The model (docs/node.md, "Durability model"): an update acknowledged with `wait=true` is fsynced and survives
+`kill -9`; a snapshot is listed only once complete; a recovery is all-or-nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.node.client import NodeClient, points_expected, points_make
+from node.retry import wait_until
+from tests.helpers import points_expected, points_make
+from tests.node.client import NodeClient
 from tests.processes import NodeProcess
 
 POINTS_BIG = 60_000
 SIZE = 32
 
 
-async def wait_path(find: Callable[[], list[Path]], timeout_s: float = 10.0) -> list[Path]:
-    """Poll the file system every millisecond until `find` returns something."""
-    for _ in range(int(timeout_s * 1000)):
-        found = find()
-        if found:
-            return found
-        await asyncio.sleep(0.001)
-    raise AssertionError(f"nothing appeared within {timeout_s} s")
+async def wait_path(find: Callable[[], list[Path]], what: str, timeout_s: float = 10.0) -> list[Path]:
+    """Poll the file system every millisecond (a temporary file lives briefly) until `find` returns something."""
+    return await wait_until(find, timeout_s, interval_s=0.001, what=what)
 
 
 def temp_files(root: Path) -> list[Path]:
@@ -41,7 +37,7 @@ async def restart_checked(node: NodeProcess, client: NodeClient) -> None:
 
 
 async def big_collection(client: NodeClient) -> list[dict]:
-    points = points_make(POINTS_BIG, size=SIZE)
+    points = points_make(range(POINTS_BIG), size=SIZE)
     await client.collection_create("docs", size=SIZE)
     await client.points_upsert("docs", points, batch_size=4000)
     return points
@@ -52,7 +48,7 @@ async def test_kill_during_snapshot_creation(node: NodeProcess, client: NodeClie
     directory = node.data_dir / "snapshots" / "docs"
     status, _ = await client.call("POST", "/collections/docs/snapshots", params={"wait": "false"})
     assert status == 202
-    await wait_path(lambda: list(directory.glob(".*.partial")))
+    await wait_path(lambda: list(directory.glob(".*.partial")), "a partial collection snapshot")
     await restart_checked(node, client)
     assert await client.ok("GET", "/collections/docs/snapshots") == []
     assert [path.name for path in directory.iterdir() if path.name.endswith(".snapshot")] == []
@@ -60,7 +56,8 @@ async def test_kill_during_snapshot_creation(node: NodeProcess, client: NodeClie
     status, _ = await client.call("POST", "/snapshots", params={"wait": "false"})
     assert status == 202
     root = node.data_dir / "snapshots"
-    await wait_path(lambda: [path for path in root.glob(".full-*/*") if path.name.endswith(".partial")])
+    await wait_path(lambda: [path for path in root.glob(".full-*/*") if path.name.endswith(".partial")],
+                    "a partial file of a full snapshot")
     await restart_checked(node, client)
     assert await client.ok("GET", "/snapshots") == []
     assert await client.count("docs") == POINTS_BIG
@@ -72,7 +69,7 @@ async def test_kill_during_snapshot_creation(node: NodeProcess, client: NodeClie
 async def test_kill_during_recovery_leaves_old_or_new_data(node: NodeProcess, client: NodeClient) -> None:
     snapshot_points = await big_collection(client)
     created = await client.ok("POST", "/collections/docs/snapshots")
-    later = points_make(1000, size=SIZE, start=POINTS_BIG, tag="later")
+    later = points_make(range(POINTS_BIG, POINTS_BIG + 1000), size=SIZE, tag="later")
     await client.points_upsert("docs", later)
     old_state = points_expected(snapshot_points + later)
     new_state = points_expected(snapshot_points)
@@ -82,7 +79,7 @@ async def test_kill_during_recovery_leaves_old_or_new_data(node: NodeProcess, cl
     status, _ = await client.call("PUT", "/collections/docs/snapshots/recover", {"location": location},
                                   params={"wait": "false"})
     assert status == 202
-    await wait_path(lambda: list(shards_dir.glob("0.new-*/*")))
+    await wait_path(lambda: list(shards_dir.glob("0.new-*/*")), "a shard being recovered")
     await restart_checked(node, client)
     after = await client.points_all("docs")
     assert after in (old_state, new_state), f"{len(after)} points: neither the old nor the recovered data"
@@ -91,7 +88,7 @@ async def test_kill_during_recovery_leaves_old_or_new_data(node: NodeProcess, cl
 
 async def test_kill_after_acknowledged_writes_loses_nothing(node: NodeProcess, client: NodeClient) -> None:
     await client.collection_create("docs", size=8, shard_number=3)
-    points = points_make(3000, size=8)
+    points = points_make(range(3000), size=8)
     expected = points_expected(points)
     for start in range(0, 3000, 300):
         await client.points_upsert("docs", points[start:start + 300])
@@ -107,6 +104,7 @@ async def test_kill_after_acknowledged_writes_loses_nothing(node: NodeProcess, c
     for round_number in range(2):
         await restart_checked(node, client)
         assert await client.points_all("docs") == expected, f"after kill {round_number + 1}"
-        extra = points_make(10, size=8, start=10_000 + round_number * 10)
+        first_id = 10_000 + round_number * 10
+        extra = points_make(range(first_id, first_id + 10), size=8)
         await client.points_upsert("docs", extra)
         expected.update(points_expected(extra))

@@ -10,7 +10,9 @@ import json
 import re
 import tarfile
 
-from tests.node.client import NodeClient, points_make, wait_true
+from node.retry import wait_until
+from tests.helpers import points_make
+from tests.node.client import NodeClient
 from tests.processes import NodeProcess
 
 FULL_RE = re.compile(r"^full-snapshot-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}\.snapshot$")
@@ -19,7 +21,7 @@ FULL_RE = re.compile(r"^full-snapshot-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}\.snaps
 async def test_full_snapshot_lifecycle(client: NodeClient, node: NodeProcess) -> None:
     for name in ("alpha", "beta"):
         await client.collection_create(name)
-        await client.points_upsert(name, points_make(10))
+        await client.points_upsert(name, points_make(range(10)))
     assert await client.ok("GET", "/snapshots") == []
     created = await client.ok("POST", "/snapshots")
     assert FULL_RE.match(created["name"]) and created["size"] > 0
@@ -58,7 +60,7 @@ async def test_full_snapshot_wait_false_and_errors(client: NodeClient) -> None:
 
     async def deleted() -> bool:
         return await client.ok("GET", "/snapshots") == []
-    await wait_true(deleted)
+    await wait_until(deleted, 20.0, 0.05, what="the full snapshot deleted")
 
     status, reply = await client.call("DELETE", "/snapshots/full-snapshot-x.snapshot")
     assert status == 404 and reply["status"]["error"] == "Not found: Snapshot full-snapshot-x.snapshot not found"

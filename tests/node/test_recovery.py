@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.node.client import NodeClient, file_server, points_expected, points_make
+from tests.helpers import points_expected, points_make
+from tests.node.client import NodeClient, file_server
 from tests.processes import NodeProcess, free_port
 
 RECOVER = "/collections/docs/snapshots/recover"
@@ -21,7 +22,7 @@ SHARD_RECOVER = "/collections/docs/shards/0/snapshots/recover"
 
 async def docs_with_snapshot(client: NodeClient, node: NodeProcess, count: int = 30) -> tuple[dict, Path]:
     await client.collection_create("docs")
-    await client.points_upsert("docs", points_make(count))
+    await client.points_upsert("docs", points_make(range(count)))
     created = await client.ok("POST", "/collections/docs/snapshots")
     return created, node.data_dir / "snapshots" / "docs" / created["name"]
 
@@ -29,11 +30,11 @@ async def docs_with_snapshot(client: NodeClient, node: NodeProcess, count: int =
 async def test_incompatible_collection_is_refused(client: NodeClient, node: NodeProcess) -> None:
     _, path = await docs_with_snapshot(client, node)
     await client.collection_create("wide", size=8)
-    await client.points_upsert("wide", points_make(5, size=8))
+    await client.points_upsert("wide", points_make(range(5), size=8))
     status, reply = await client.call("PUT", "/collections/wide/snapshots/recover", {"location": path.as_uri()})
     assert status == 400
     assert reply["status"]["error"].startswith("Wrong input: Snapshot is not compatible with existing collection")
-    assert await client.points_all("wide") == points_expected(points_make(5, size=8))
+    assert await client.points_all("wide") == points_expected(points_make(range(5), size=8))
 
 
 @pytest.mark.parametrize("checksum", ["abc", "g" * 64, "0" * 63])
@@ -48,7 +49,7 @@ async def test_malformed_checksum_is_422(client: NodeClient, node: NodeProcess, 
 
 async def test_checksum_mismatch_is_400_and_changes_nothing(client: NodeClient, node: NodeProcess) -> None:
     created, path = await docs_with_snapshot(client, node)
-    later = points_make(10, start=500)
+    later = points_make(range(500, 510))
     await client.points_upsert("docs", later)
     before = await client.points_all("docs")
     wrong = "ab" * 32
@@ -73,9 +74,9 @@ async def test_checksum_mismatch_is_400_and_changes_nothing(client: NodeClient, 
 async def test_standalone_recovered_data_wins_whatever_the_priority(client: NodeClient, node: NodeProcess,
                                                                     priority: str) -> None:
     _, path = await docs_with_snapshot(client, node)
-    await client.points_upsert("docs", points_make(30, seed=11, tag="newer"))
+    await client.points_upsert("docs", points_make(range(30), seed=11, tag="newer"))
     assert await client.ok("PUT", RECOVER, {"location": path.as_uri(), "priority": priority}) is True
-    assert await client.points_all("docs") == points_expected(points_make(30))
+    assert await client.points_all("docs") == points_expected(points_make(range(30)))
 
 
 @pytest.mark.parametrize("priority", ["shard_transfer", "Snapshot", "any"])
@@ -127,7 +128,7 @@ async def test_shard_location_rules(client: NodeClient, node: NodeProcess) -> No
 
 async def test_shard_recovery_never_creates_a_collection(client: NodeClient) -> None:
     await client.collection_create("docs")
-    await client.points_upsert("docs", points_make(10))
+    await client.points_upsert("docs", points_make(range(10)))
     _, data, _ = await client.download("/collections/docs/shards/0/snapshot")
     status, reply = await client.upload("/collections/other/shards/0/snapshots/upload", data)
     assert status == 404 and reply["status"]["error"] == "Not found: Collection `other` doesn't exist!"
@@ -142,22 +143,22 @@ async def test_shard_recovery_never_creates_a_collection(client: NodeClient) -> 
 async def test_http_locations_are_downloaded(client: NodeClient, node: NodeProcess) -> None:
     created, path = await docs_with_snapshot(client, node)
     _, shard_data, _ = await client.download("/collections/docs/shards/0/snapshot")
-    await client.points_upsert("docs", points_make(30, seed=2, tag="newer"))
+    await client.points_upsert("docs", points_make(range(30), seed=2, tag="newer"))
     files = {"c.snapshot": path.read_bytes(), "s.snapshot": shard_data}
     async with file_server(files) as base:
         body = {"location": f"{base}/c.snapshot", "checksum": created["checksum"]}
         assert await client.ok("PUT", RECOVER, body) is True
-        assert await client.points_all("docs") == points_expected(points_make(30))
+        assert await client.points_all("docs") == points_expected(points_make(range(30)))
         assert await client.ok("PUT", "/collections/copy/snapshots/recover",
                                {"location": f"{base}/c.snapshot"}) is True
         assert await client.count("copy") == 30
 
-        await client.points_upsert("docs", points_make(30, seed=2, tag="newer"))
+        await client.points_upsert("docs", points_make(range(30), seed=2, tag="newer"))
         body = {"location": f"{base}/s.snapshot", "checksum": hashlib.sha256(shard_data).hexdigest()}
         assert await client.ok("PUT", SHARD_RECOVER, body) is True
-        assert await client.points_all("docs") == points_expected(points_make(30))
+        assert await client.points_all("docs") == points_expected(points_make(range(30)))
 
-        await client.points_upsert("docs", points_make(30, seed=2, tag="newer"))
+        await client.points_upsert("docs", points_make(range(30), seed=2, tag="newer"))
         before = await client.points_all("docs")
         for recover in (RECOVER, SHARD_RECOVER):
             status, reply = await client.call("PUT", recover, {"location": f"{base}/missing.snapshot"})

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from node.snapshots.format import FORMAT_VERSION
-from tests.node.client import NodeClient, files_under, points_make, tar_bytes
+from tests.helpers import points_make
+from tests.node.client import NodeClient, files_under, tar_bytes
 from tests.processes import NodeProcess
 
 UPLOAD = "/collections/docs/snapshots/upload"
@@ -20,7 +21,7 @@ SHARD_UPLOAD = "/collections/docs/shards/0/snapshots/upload"
 
 async def docs_with_data(client: NodeClient) -> dict:
     await client.collection_create("docs")
-    await client.points_upsert("docs", points_make(40))
+    await client.points_upsert("docs", points_make(range(40)))
     return await client.points_all("docs")
 
 
@@ -89,7 +90,7 @@ async def test_tar_slip_archives_are_refused(client: NodeClient, node: NodeProce
 async def test_truncated_upload_is_refused(client: NodeClient) -> None:
     before = await docs_with_data(client)
     _, data, _ = await client.download("/collections/docs/shards/0/snapshot")
-    await client.points_upsert("docs", points_make(40, seed=4, tag="newer"))
+    await client.points_upsert("docs", points_make(range(40), seed=4, tag="newer"))
     before = await client.points_all("docs")
     for cut in (len(data) // 2, len(data) - 1024 - 7, 700):
         status, reply = await client.upload(SHARD_UPLOAD, data[:cut])
@@ -113,7 +114,7 @@ async def test_bit_flipped_snapshot_is_refused(client: NodeClient) -> None:
     await docs_with_data(client)
     created = await client.ok("POST", "/collections/docs/snapshots")
     _, data, _ = await client.download(f"/collections/docs/snapshots/{created['name']}")
-    await client.points_upsert("docs", points_make(40, seed=4, tag="newer"))
+    await client.points_upsert("docs", points_make(range(40), seed=4, tag="newer"))
     before = await client.points_all("docs")
     offsets = data_offsets(data)
     assert len(offsets) >= 3

@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import re
 
-from tests.node.client import NodeClient, files_under, points_expected, points_make, wait_true
+from node.retry import wait_until
+from tests.helpers import points_expected, points_make
+from tests.node.client import NodeClient, files_under
 from tests.processes import NodeProcess
 
 SHARD_RE = re.compile(r"^docs-shard-1-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}\.snapshot$")
@@ -29,7 +31,7 @@ async def shard_ids_of(client: NodeClient, name: str) -> dict[int, set[int]]:
 
 async def test_shard_snapshot_lifecycle(client: NodeClient, node: NodeProcess) -> None:
     await client.collection_create("docs", shard_number=2)
-    await client.points_upsert("docs", points_make(60))
+    await client.points_upsert("docs", points_make(range(60)))
     base = "/collections/docs/shards/1/snapshots"
     assert await client.ok("GET", base) == []
     created = await client.ok("POST", base)
@@ -60,7 +62,7 @@ async def test_shard_snapshot_wait_false(client: NodeClient) -> None:
 
     async def deleted() -> bool:
         return await client.ok("GET", base) == []
-    await wait_true(deleted)
+    await wait_until(deleted, 20.0, 0.05, what="the shard snapshot deleted")
 
 
 async def test_shard_errors(client: NodeClient) -> None:
@@ -81,7 +83,7 @@ async def test_shard_errors(client: NodeClient) -> None:
 async def test_stream_stores_nothing_and_recovers_like_a_stored_one(client: NodeClient,
                                                                     node: NodeProcess) -> None:
     await client.collection_create("docs", shard_number=2)
-    original = points_make(80)
+    original = points_make(range(80))
     await client.points_upsert("docs", original)
     snapshots_root = node.data_dir / "snapshots"
     before = files_under(snapshots_root)
@@ -95,23 +97,23 @@ async def test_stream_stores_nothing_and_recovers_like_a_stored_one(client: Node
     ids = await shard_ids_of(client, "docs")
     await client.ok("POST", "/collections/docs/points/delete", {"points": sorted(ids[1])[:10]},
                     params={"wait": "true"})
-    await client.points_upsert("docs", points_make(80, seed=5, tag="changed"))
+    await client.points_upsert("docs", points_make(range(80), seed=5, tag="changed"))
     status, reply = await client.upload("/collections/docs/shards/1/snapshots/upload", data,
                                         params={"checksum": hashlib.sha256(data).hexdigest()})
     assert status == 200 and reply["result"] is True, reply
     everything = await client.points_all("docs")
     expected_shard1 = points_expected(shard_points(original, ids[1]))
     assert {pid: everything[pid] for pid in ids[1]} == expected_shard1
-    changed = points_expected(points_make(80, seed=5, tag="changed"))
+    changed = points_expected(points_make(range(80), seed=5, tag="changed"))
     assert {pid: everything[pid] for pid in ids[0]} == {pid: changed[pid] for pid in ids[0]}
 
 
 async def test_recover_by_bare_name_from_shard_folder(client: NodeClient) -> None:
     await client.collection_create("docs", shard_number=1)
-    original = points_make(30)
+    original = points_make(range(30))
     await client.points_upsert("docs", original)
     created = await client.ok("POST", "/collections/docs/shards/0/snapshots")
-    await client.points_upsert("docs", points_make(30, start=100))
+    await client.points_upsert("docs", points_make(range(100, 130)))
     body = {"location": created["name"], "checksum": created["checksum"], "priority": "no_sync"}
     assert await client.ok("PUT", "/collections/docs/shards/0/snapshots/recover", body) is True
     assert await client.points_all("docs") == points_expected(original)
@@ -126,7 +128,7 @@ async def test_recover_by_bare_name_from_shard_folder(client: NodeClient) -> Non
 
 async def test_shard_upload_wait_false(client: NodeClient) -> None:
     await client.collection_create("docs", shard_number=1)
-    original = points_make(20)
+    original = points_make(range(20))
     await client.points_upsert("docs", original)
     _, data, _ = await client.download("/collections/docs/shards/0/snapshot")
     await client.ok("POST", "/collections/docs/points/delete", {"points": list(range(20))},
@@ -138,13 +140,13 @@ async def test_shard_upload_wait_false(client: NodeClient) -> None:
 
     async def restored() -> bool:
         return await client.count("docs") == 20
-    await wait_true(restored)
+    await wait_until(restored, 20.0, 0.05, what="the uploaded shard snapshot restored")
     assert await client.points_all("docs") == points_expected(original)
 
 
 async def test_client_hanging_up_mid_stream_leaves_the_node_healthy(client: NodeClient) -> None:
     await client.collection_create("docs", size=64)
-    points = points_make(20_000, size=64)
+    points = points_make(range(20_000), size=64)
     await client.points_upsert("docs", points, batch_size=2000)
     assert client.session is not None
     async with client.session.get(f"{client.url}/collections/docs/shards/0/snapshot") as response:

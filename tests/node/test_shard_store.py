@@ -7,7 +7,13 @@ import asyncio
 from pathlib import Path
 
 from node.protocol import shard_digest, vector_pack
-from node.storage.shard import Shard, shard_build_aside, shard_directory_repair, shard_directory_swap, version_clock
+from node.storage.shard import (
+    Shard,
+    shard_build_aside,
+    shard_directory_repair,
+    shard_directory_swap,
+    version_clock,
+)
 from node.storage.wal import segment_paths
 
 VERSION_BASE = version_clock()  # recent versions: tombstones younger than the retention are kept

@@ -15,8 +15,8 @@ import pytest
 
 from node.errors import CorruptSnapshot
 from node.protocol import point_content, shard_digest, vector_pack
-from node.storage.shard import CorruptPoint, Shard, record_decode
 from node.snapshots.format import shard_manifest, shard_tar_chunks, snapshot_read
+from node.storage.shard import CorruptPoint, Shard, record_decode
 from tests.node.client import tar_bytes
 
 CONFIG = {"vectors": {"size": 2, "distance": "Dot"}, "shard_number": 1}

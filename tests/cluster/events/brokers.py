@@ -1,4 +1,5 @@
-"""Brokers the event-bus tests run against, behind one start/stop interface: embedded amqtt and mosquitto.
+"""Brokers the event-bus tests (and the external-mode test) run against, behind one start/stop interface:
+embedded amqtt and mosquitto.
 
 Both listen on 127.0.0.1 on a port chosen once, so a test can stop a broker and start it again on the same
 port (a broker outage). mosquitto runs as a child process with a temporary configuration and is always
@@ -11,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Protocol
 
 import pytest
 
-from cluster.events.broker import EmbeddedBroker, free_port
+from cluster.events.broker import EmbeddedBroker
+from tests.processes import free_port, wait_port_open
 
 BROKER_START_TIMEOUT_S = 10.0
 BROKER_STOP_TIMEOUT_S = 5.0
@@ -103,18 +104,3 @@ class MosquittoControl:
             process.kill()
             await process.wait()
 
-
-async def wait_port_open(port: int, timeout_s: float, process: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.returncode is not None:
-            raise RuntimeError(f"broker exited with {process.returncode} before listening on {port}")
-        try:
-            _reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 1.0)
-        except (OSError, TimeoutError):
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
-    raise TimeoutError(f"broker not listening on 127.0.0.1:{port} after {timeout_s} s")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from cluster.events.broker import free_port
+from tests.processes import free_port
 
 CONNECT_TIMEOUT_S = 2.0
 CHUNK_BYTES = 65536

@@ -7,41 +7,40 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from cluster.events.recorder import Recorder
-from cluster.launcher import Cluster
 from cluster.pytest_plugin import digests_equal, replica_digests, wait_replicas_active
+from node.retry import wait_until
 from tests.cluster.events.brokers import BrokerControl
+from tests.cluster.helpers import ClusterApi, cluster_started, replica_map, transfer_operation
+from tests.helpers import points_make
 
 PHASES_IN_ORDER = ["queue_installed", "streaming", "streamed", "restored", "queued", "partial",
                    "queue_replayed", "finished"]
+VECTOR_SIZE = 32
+EVENT_TIMEOUT_S = 20.0
 
 
-async def collection_with_points(session: aiohttp.ClientSession, cluster: Cluster, count: int) -> None:
-    body = {"vectors": {"size": 32, "distance": "Dot"}, "shard_number": 1, "replication_factor": 1}
-    async with session.put(f"{cluster.node_url('n1')}/collections/c", json=body) as response:
-        assert response.status == 200
-    await wait_replicas_active(cluster, "c")
-    for start in range(0, count, 500):
-        points = [{"id": i, "vector": [float(i % 5)] * 32, "payload": {"i": i}} for i in range(start, start + 500)]
-        async with session.put(f"{cluster.node_url('n2')}/collections/c/points?wait=true",
-                               json={"points": points}) as response:
-            assert response.status == 200
+async def collection_with_points(api: ClusterApi, count: int) -> None:
+    """Collection `c` (1 shard, 1 replica) created through n1, `count` points written through n2."""
+    await api.collection_create("n1", "c", shard_number=1, replication_factor=1, size=VECTOR_SIZE)
+    await wait_replicas_active(api.cluster, "c")
+    await api.upsert_ok("n2", "c", points_make(range(count), size=VECTOR_SIZE), batch=500)
 
 
-async def holder_and_free(session: aiohttp.ClientSession, cluster: Cluster) -> tuple[int, int]:
-    async with session.get(f"{cluster.node_url('n1')}/collections/c/cluster") as response:
-        info = (await response.json())["result"]
-    holders = {s["peer_id"] for s in info["remote_shards"]} | ({info["peer_id"]} if info["local_shards"] else set())
-    (holder,) = holders
+async def holder_and_free(api: ClusterApi) -> tuple[int, int]:
+    """(the peer holding shard 0, the other of the two peers)."""
+    (holder,) = replica_map(await api.state(), "c")[0]
     return holder, 3 - holder
 
 
-async def replicate(session: aiohttp.ClientSession, cluster: Cluster, source: int, target: int) -> None:
-    body = {"replicate_shard": {"shard_id": 0, "from_peer_id": source, "to_peer_id": target}}
-    async with session.post(f"{cluster.node_url('n1')}/collections/c/cluster", json=body) as response:
-        assert response.status == 200, await response.text()
+async def replicate(api: ClusterApi, source: int, target: int) -> None:
+    await api.ok("n1", "POST", "/collections/c/cluster", transfer_operation("replicate_shard", source, target))
+
+
+def observed_states(info: dict[str, Any]) -> dict[tuple[int, int], str]:
+    """`(shard, peer) -> state` of a node's cluster info."""
+    observed = {(s["shard_id"], s["peer_id"]): s["state"] for s in info["remote_shards"]}
+    return observed | {(s["shard_id"], info["peer_id"]): s["state"] for s in info["local_shards"]}
 
 
 def fold_replica_states(events: list[dict[str, Any]]) -> dict[tuple[int, int], str]:
@@ -61,16 +60,17 @@ def fold_replica_states(events: list[dict[str, Any]]) -> dict[tuple[int, int], s
 
 async def test_a_transfer_yields_its_whole_ordered_phase_sequence_and_every_state_change(
         broker: BrokerControl, tmp_path: Path) -> None:
-    async with Cluster(nodes=2, run_dir=tmp_path / "cluster", mqtt_url=broker.url) as cluster, \
+    async with cluster_started(tmp_path / "cluster", nodes=2, mqtt_url=broker.url) as cluster, \
             Recorder(broker.url, cluster.cluster_name, tmp_path / "events.jsonl") as recorder, \
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        await collection_with_points(session, cluster, 3000)
-        source, target = await holder_and_free(session, cluster)
-        await replicate(session, cluster, source, target)
+            ClusterApi(cluster) as api:
+        await collection_with_points(api, 3000)
+        source, target = await holder_and_free(api)
+        await replicate(api, source, target)
         await recorder.wait_event(lambda e: e["kind"] == "transfer.finished", 30)
-        info = await wait_replicas_active(cluster, "c")
-        await asyncio.sleep(0.3)
-        events = recorder.events
+        observed = observed_states(await wait_replicas_active(cluster, "c"))
+        await wait_until(lambda: fold_replica_states(recorder.events) == observed, EVENT_TIMEOUT_S,
+                         what="the recorder to hold the replica.state events that led to the states observed")
+        events = list(recorder.events)
     transfer = [e for e in events if e["kind"].startswith("transfer.")]
     assert transfer[0]["kind"] == "transfer.started" and transfer[-1]["kind"] == "transfer.finished"
     phases = [e["phase"] for e in transfer[1:]]
@@ -79,37 +79,27 @@ async def test_a_transfer_yields_its_whole_ordered_phase_sequence_and_every_stat
     assert streamed == sorted(streamed) and streamed[-1] > 100_000
     assert all(e["attempt"] == 1 and e["from"] == source and e["to"] == target for e in transfer[1:])
     final = fold_replica_states(events)
-    observed = {(s["shard_id"], s["peer_id"]): s["state"] for s in info["remote_shards"]}
-    observed |= {(s["shard_id"], info["peer_id"]): s["state"] for s in info["local_shards"]}
     assert final == observed == {(0, source): "Active", (0, target): "Active"}
 
 
-async def test_a_broker_outage_never_hurts_writes_or_transfers(amqtt_broker: BrokerControl, tmp_path: Path) -> None:
+async def test_a_broker_outage_never_hurts_writes_or_transfers(amqtt_broker: BrokerControl,
+                                                                tmp_path: Path) -> None:
     broker = amqtt_broker
-    async with Cluster(nodes=2, run_dir=tmp_path / "cluster", mqtt_url=broker.url) as cluster, \
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        await collection_with_points(session, cluster, 1000)
-        source, target = await holder_and_free(session, cluster)
+    async with cluster_started(tmp_path / "cluster", nodes=2, mqtt_url=broker.url) as cluster, \
+            ClusterApi(cluster) as api:
+        await collection_with_points(api, 1000)
+        source, target = await holder_and_free(api)
         await broker.stop()
         started = asyncio.get_running_loop().time()
-        await collection_with_points_more(session, cluster, 1000, 2000)
-        await replicate(session, cluster, source, target)
+        await api.upsert_ok("n1", "c", points_make(range(1000, 2000), size=VECTOR_SIZE, tag="b"), batch=500)
+        await replicate(api, source, target)
         await wait_replicas_active(cluster, "c", timeout_s=30)
         assert asyncio.get_running_loop().time() - started < 20, "the outage slowed the cluster down"
         assert digests_equal(await replica_digests(cluster, "c"))
         await broker.start()
         async with Recorder(broker.url, cluster.cluster_name, tmp_path / "after.jsonl") as recorder:
-            async with session.post(f"{cluster.node_url('n1')}/collections/c/cluster", json={
-                    "drop_replica": {"shard_id": 0, "peer_id": target}}) as response:
-                assert response.status == 200
-            dropped = await recorder.wait_event(lambda e: e["kind"] == "replica.state" and e["to"] is None, 20)
+            await api.ok("n1", "POST", "/collections/c/cluster",
+                         {"drop_replica": {"shard_id": 0, "peer_id": target}})
+            dropped = await recorder.wait_event(lambda e: e["kind"] == "replica.state" and e["to"] is None,
+                                                EVENT_TIMEOUT_S)
     assert dropped["peer"] == target
-
-
-async def collection_with_points_more(session: aiohttp.ClientSession, cluster: Cluster, start: int,
-                                      stop: int) -> None:
-    for first in range(start, stop, 500):
-        points = [{"id": i, "vector": [1.0] * 32, "payload": {"i": i}} for i in range(first, first + 500)]
-        async with session.put(f"{cluster.node_url('n1')}/collections/c/points?wait=true",
-                               json={"points": points}) as response:
-            assert response.status == 200

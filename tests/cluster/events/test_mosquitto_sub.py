@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import time
 
 from node.eventbus import EventPublisher
+from node.retry import wait_until
 from tests.cluster.events.brokers import BrokerControl, tool_path
 
 SUB_TIMEOUT_S = 15
@@ -20,14 +21,14 @@ async def test_mosquitto_sub_shows_topic_and_json(broker: BrokerControl) -> None
         "-W", str(SUB_TIMEOUT_S), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         async with EventPublisher(broker.url, "c1", "nemesis") as nemesis:
-            deadline = time.monotonic() + SUB_TIMEOUT_S
-            while process.returncode is None and time.monotonic() < deadline:
+            async def printed_one() -> bool:
                 nemesis.publish("fault.applied", fault_id="f1", fault="partition", target="n1->n2",
                                 params={"groups": [["n1"], ["n2", "n3"]]})
-                try:  # mosquitto_sub may subscribe after the first publishes: repeat until it prints one
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(process.wait()), REPUBLISH_S)
-                except TimeoutError:
-                    pass
+                return process.returncode is not None
+            # mosquitto_sub may subscribe after the first publishes: publish again until it printed one and left
+            await wait_until(printed_one, SUB_TIMEOUT_S, interval_s=0, what="mosquitto_sub to print an event")
         stdout, stderr = await asyncio.wait_for(process.communicate(), SUB_TIMEOUT_S)
     finally:
         if process.returncode is None:

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from cluster.events.recorder import Recorder
 from node.eventbus import EventPublisher
+from node.retry import wait_until
 from tests.cluster.events.brokers import BrokerControl
 from tests.cluster.events.gate import TcpGate
-from tests.cluster.events.waiting import wait_true
 
 EVENT_TIMEOUT_S = 15.0
+POLL_S = 0.02
 OUTAGE_EVENTS = 200
 LOOP_LAG_S_MAX = 0.5
 
@@ -45,7 +46,8 @@ async def test_outage_queues_then_flushes_in_order(broker: BrokerControl, tmp_pa
 
             await gate.close()
             await broker.stop()
-            await wait_true(lambda: not publisher.connected, EVENT_TIMEOUT_S, "publisher sees the outage")
+            await wait_until(lambda: not publisher.connected, EVENT_TIMEOUT_S, POLL_S,
+                             what="the publisher to see the outage")
             started_s = time.perf_counter()
             for index in range(OUTAGE_EVENTS):
                 publisher.publish("op.ok", process=0, op_id=index, f="write", value=index)
@@ -56,7 +58,8 @@ async def test_outage_queues_then_flushes_in_order(broker: BrokerControl, tmp_pa
             await broker.start()
             await recorder.wait_subscribed(EVENT_TIMEOUT_S, times=2)
             await gate.open()
-            await wait_true(lambda: publisher.connected, EVENT_TIMEOUT_S, "publisher reconnects by itself")
+            await wait_until(lambda: publisher.connected, EVENT_TIMEOUT_S, POLL_S,
+                             what="the publisher to reconnect by itself")
             publisher.publish("decision", rule="after-outage")
             await recorder.wait_event(lambda event: event.get("rule") == "after-outage", EVENT_TIMEOUT_S)
     finally:

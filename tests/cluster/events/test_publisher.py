@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from cluster.events.broker import free_port
 from cluster.events.recorder import Recorder
 from node.eventbus import EventPublisher, parse_mqtt_url, topic_for
+from node.retry import wait_until
 from tests.cluster.events.brokers import BrokerControl
-from tests.cluster.events.waiting import wait_true
+from tests.processes import free_port
 
 EVENT_TIMEOUT_S = 10.0
+POLL_S = 0.02
 
 
 def test_topic_is_root_cluster_source_kind() -> None:
@@ -64,7 +65,8 @@ async def test_other_clusters_events_are_not_recorded(broker: BrokerControl, tmp
             EventPublisher(broker.url, "c2", "coordinator") as other, \
             EventPublisher(broker.url, "c1", "coordinator") as mine:
         other.publish("decision", rule="other")
-        await wait_true(lambda: other.published_count == 1, EVENT_TIMEOUT_S, "other cluster's event acknowledged")
+        await wait_until(lambda: other.published_count == 1, EVENT_TIMEOUT_S, POLL_S,
+                         what="the other cluster's event acknowledged")
         mine.publish("decision", rule="mine")
         await recorder.wait_event(lambda event: event.get("rule") == "mine", EVENT_TIMEOUT_S)
     assert [event["rule"] for event in recorder.events] == ["mine"]

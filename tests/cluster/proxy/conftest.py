@@ -7,7 +7,6 @@ and client opened here is closed by the fixture, also when the test fails.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -116,13 +115,6 @@ async def connections() -> AsyncIterator[Connections]:
         yield opened
     finally:
         await opened.close()
-
-
-def port_free() -> int:
-    """A port nothing listens on (bound, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def read_exactly(reader: asyncio.StreamReader, count: int, timeout_s: float = IO_TIMEOUT_S) -> bytes:

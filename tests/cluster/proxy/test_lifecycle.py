@@ -15,7 +15,9 @@ import pytest
 
 from cluster.proxy.client import ToxiproxyClient, ToxiproxyError
 from cluster.proxy.server import ProxyServer
-from tests.cluster.proxy.conftest import Connections, TcpServer, port_free, read_all, read_exactly
+from node.retry import wait_until
+from tests.cluster.proxy.conftest import IO_TIMEOUT_S, Connections, TcpServer, read_all, read_exactly
+from tests.processes import free_port
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 
@@ -28,7 +30,8 @@ async def test_leaving_the_server_closes_proxies_and_connections(
         await client.toxic_add("a", "latency", {"latency": 10_000})
         reader, writer = await connections.open(proxy["listen"])
         writer.write(b"pending")
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: tcp_server.received_bytes == [7], IO_TIMEOUT_S, 0.01,
+                         what="the echo to be on its way back, held by the latency")
     assert await read_all(reader) == b""
     with pytest.raises(ConnectionRefusedError):
         await connections.open(proxy["listen"])
@@ -37,7 +40,7 @@ async def test_leaving_the_server_closes_proxies_and_connections(
 
 
 async def test_server_binds_the_requested_port() -> None:
-    port = port_free()
+    port = free_port()
     async with ProxyServer(port=port) as server:
         assert server.port == port and server.url == f"http://127.0.0.1:{port}"
 
@@ -72,7 +75,7 @@ async def test_client_raises_the_server_error(client: ToxiproxyClient) -> None:
 
 
 async def test_client_raises_when_the_server_is_unreachable() -> None:
-    async with ToxiproxyClient(f"http://127.0.0.1:{port_free()}", timeout_s=2) as client:
+    async with ToxiproxyClient(f"http://127.0.0.1:{free_port()}", timeout_s=2) as client:
         with pytest.raises(ToxiproxyError) as caught:
             await client.version()
     assert caught.value.status == 0
@@ -84,7 +87,7 @@ def version_get(port: int) -> dict:
 
 
 async def test_main_serves_until_sigterm() -> None:
-    port = port_free()
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -14,7 +14,9 @@ import time
 import pytest
 
 from cluster.proxy.client import ToxiproxyClient
-from tests.cluster.proxy.conftest import Connections, TcpServer, port_free, read_all, read_exactly
+from node.retry import wait_until
+from tests.cluster.proxy.conftest import IO_TIMEOUT_S, Connections, TcpServer, read_all, read_exactly
+from tests.processes import free_port
 
 PROXY = "n1->n2"
 
@@ -59,7 +61,7 @@ async def test_latency_adds_at_least_the_delay(
 
 
 async def test_latency_applies_to_open_connections_and_its_removal_too(
-    client: ToxiproxyClient, listen: str, connections: Connections
+    client: ToxiproxyClient, listen: str, connections: Connections, tcp_server: TcpServer
 ) -> None:
     reader, writer = await connections.open(listen)
     await client.toxic_add(PROXY, "latency", {"latency": 150})
@@ -70,7 +72,8 @@ async def test_latency_applies_to_open_connections_and_its_removal_too(
     await client.toxic_update(PROXY, "latency_downstream", {"latency": 10_000})
     started = time.monotonic()
     writer.write(b"b")
-    await asyncio.sleep(0.1)
+    await wait_until(lambda: tcp_server.received_bytes == [2], IO_TIMEOUT_S, 0.01,
+                     what="the echo of b to be on its way back, held by the latency")
     await client.toxic_remove(PROXY, "latency_downstream")
     assert await read_exactly(reader, 1) == b"b"
     assert time.monotonic() - started < 2.0
@@ -209,7 +212,7 @@ async def test_disabled_proxy_closes_open_connections_and_refuses_new_ones(
 async def test_unreachable_upstream_closes_the_client_connection(
     client: ToxiproxyClient, connections: Connections
 ) -> None:
-    proxy = await client.proxy_create("dead", "127.0.0.1:0", f"127.0.0.1:{port_free()}")
+    proxy = await client.proxy_create("dead", "127.0.0.1:0", f"127.0.0.1:{free_port()}")
     reader, _ = await connections.open(proxy["listen"])
     assert await read_all(reader) == b""
 

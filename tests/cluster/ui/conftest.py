@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 
@@ -14,15 +13,9 @@ from cluster.ui import UiServer
 from node.eventbus import EventPublisher
 from tests.cluster.ui.chromium import chromium_path, chromium_start, chromium_stop
 from tests.cluster.ui.devtools import DevToolsPage, wait_devtools_ready
+from tests.processes import free_port
 
 CLUSTER = "ui-test"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from typing import Any
 
 import aiohttp
 
+from node.retry import wait_until
+
 CALL_TIMEOUT_S = 10.0
 READY_TIMEOUT_S = 15.0
 EVENTS_KEPT_MAX = 1000
@@ -27,16 +29,12 @@ class DevToolsError(Exception):
 
 async def wait_devtools_ready(session: aiohttp.ClientSession, port: int, timeout_s: float = READY_TIMEOUT_S) -> None:
     """Wait until Chromium answers `GET /json/version` on `port`."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/json/version",
-                                       timeout=aiohttp.ClientTimeout(total=1)) as response:
-                    if response.status == 200:
-                        return
-            except (aiohttp.ClientError, TimeoutError):
-                pass
-            await asyncio.sleep(0.1)
+    async def answers() -> bool:
+        async with session.get(f"http://127.0.0.1:{port}/json/version",
+                               timeout=aiohttp.ClientTimeout(total=1)) as response:
+            return response.status == 200
+    await wait_until(answers, timeout_s, what=f"Chromium's DevTools on port {port}",
+                     ignore=(aiohttp.ClientError, TimeoutError))
 
 
 class DevToolsPage:

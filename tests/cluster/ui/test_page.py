@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cluster.ui import UiServer
 from node.eventbus import EventPublisher
+from node.retry import wait_until
 from tests.cluster.ui.devtools import DevToolsPage
 from tests.cluster.ui.sample_events import COLLECTION, publish_story
 
@@ -29,9 +30,14 @@ async def open_live(page: DevToolsPage, ui: UiServer) -> None:
     await page.evaluate(wait_for_js("window.shardsimUi && window.shardsimUi.live"), timeout_s=SHOW_TIMEOUT_S + 1)
 
 
-def wait_for_js(condition: str, timeout_s: float = SHOW_TIMEOUT_S) -> str:
-    """A page expression: a promise of the milliseconds until `condition` held (checked on every DOM change)."""
+def wait_for_js(condition: str, timeout_s: float = SHOW_TIMEOUT_S, ready_flag: str = "") -> str:
+    """A page expression: a promise of the milliseconds until `condition` held (checked on every DOM change).
+
+    With `ready_flag`, `window[ready_flag]` is true once the watcher is in place (the promise's executor runs
+    at once and whole, so any later evaluation sees both)."""
+    ready = f"window[{json.dumps(ready_flag)}] = true;" if ready_flag else ""
     return f"""new Promise((resolve, reject) => {{
+        {ready}
         const started = performance.now();
         const check = () => {{ try {{ return Boolean({condition}); }} catch (error) {{ return false; }} }};
         if (check()) {{ resolve(0); return; }}
@@ -86,9 +92,10 @@ async def test_new_replica_state_shows_within_one_second(
     await page.evaluate(wait_for_js(cell("c", 0, 2) + ".dataset.state === 'Active'"))
 
     waiting = await page.call_start("Runtime.evaluate", {
-        "expression": wait_for_js(cell("c", 0, 2) + ".dataset.state === 'Dead'"), "awaitPromise": True,
-        "returnByValue": True})
-    await asyncio.sleep(0.1)  # the watcher is in place
+        "expression": wait_for_js(cell("c", 0, 2) + ".dataset.state === 'Dead'", ready_flag="deadWatched"),
+        "awaitPromise": True, "returnByValue": True})
+    await wait_until(lambda: page.evaluate("window.deadWatched === true"), SHOW_TIMEOUT_S, 0.02,
+                     what="the page's watcher in place")
     published_s = time.monotonic()
     coordinator_events.publish("replica.state", collection="c", shard=0, peer=2, from_="Active", to="Dead",
                                rule="update_failed", explanation="forwarded update failed")
@@ -126,7 +133,8 @@ async def test_screenshot_of_a_story(ui: UiServer, page: DevToolsPage, coordinat
     await ui.wait_events_seen(publish_story(coordinator_events, nemesis_events), timeout_s=5)
     await open_live(page, ui)
     await page.evaluate(wait_for_js("document.querySelector('#swimlane') !== null"))
-    await asyncio.sleep(1.6)  # let the change flashes fade
+    await page.evaluate(wait_for_js("!document.querySelector('.changed, .fresh') && "
+                                    "document.getAnimations().length === 0"))  # the change flashes faded
     shot = await page.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
     png = base64.b64decode(shot["data"])
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000

@@ -17,7 +17,8 @@ import aiohttp
 from cluster.events.broker import EmbeddedBroker
 from cluster.ui import UiServer
 from node.eventbus import EventPublisher
-from tests.cluster.ui.conftest import CLUSTER, free_port
+from tests.cluster.ui.conftest import CLUSTER
+from tests.processes import free_port
 
 READ_TIMEOUT_S = 5.0
 PROCESS_STOP_TIMEOUT_S = 5.0

@@ -27,7 +27,7 @@ async def plan(ctx: RunContext) -> None:
         fired["restored"] = event
         ctx.log(f"restored on the target, not yet Partial: cutting {source_name}->{target_name}")
         handle = await ctx.nemesis.link_down(source_name, target_name)
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(2.0)  # the fault's duration: the link stays down this long
         await handle.heal()
 
     ctx.arm("after the source queued 10 updates", at_queued(10, "c", 0), note_queued)
