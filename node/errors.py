@@ -8,7 +8,7 @@ Qdrant's envelope `{"status": {"error": "<Kind>: <message>"}, "time": t}` with Q
     NodeError
     ├── NotFound            404  "Not found: "
     ├── BadInput            400  "Wrong input: "
-    │   └── ChecksumMismatch 400
+    │   └── ChecksumMismatch 400  "Checksum mismatch: ..." (an upload's; a recover's is a BadInput)
     ├── BadRequest          400  "Bad request: "
     ├── Unauthorized        401
     ├── Forbidden           403  "Forbidden: "
@@ -53,7 +53,7 @@ class BadInput(NodeError):
 
 
 class ChecksumMismatch(BadInput):
-    pass
+    prefix = ""
 
 
 class BadRequest(NodeError):
@@ -153,3 +153,17 @@ def snapshot_not_found(name: str) -> NotFound:
 
 def shard_not_found(shard_id: int) -> NotFound:
     return NotFound(f"shard {shard_id} not found")
+
+
+def rust_debug(text: str) -> str:
+    """Rust's `{:?}` of a string or path, as Qdrant quotes them in messages (`Snapshot file "/x" ...`)."""
+    escapes = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+    out = []
+    for char in text:
+        if char in escapes:
+            out.append(escapes[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{{{ord(char):x}}}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
