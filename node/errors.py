@@ -12,7 +12,7 @@ Qdrant's envelope `{"status": {"error": "<Kind>: <message>"}, "time": t}` with Q
     ├── BadRequest          400  "Bad request: "
     ├── Unauthorized        401
     ├── Forbidden           403  "Forbidden: "
-    ├── StandaloneMode      405
+    ├── StandaloneMode      405  "Qdrant is running in standalone mode"
     ├── RequestTimeout      408  "Timeout error: "
     ├── AlreadyExists       409  "Wrong input: "
     ├── PayloadTooLarge     413
@@ -82,7 +82,7 @@ class Forbidden(NodeError):
 
 class StandaloneMode(NodeError):
     status = 405
-    prefix = "Bad request"
+    prefix = ""
     definite = True
 
 
@@ -141,6 +141,11 @@ ERROR_KINDS: dict[str, type[NodeError]] = {
                 RequestTimeout, AlreadyExists, PayloadTooLarge, ValidationError, ServiceError,
                 ShardUnavailable, NotEnoughReplicas, CorruptSnapshot)
 }
+
+
+def standalone_mode() -> StandaloneMode:
+    """A cluster operation on a node without distributed mode, in Qdrant's words."""
+    return StandaloneMode("Qdrant is running in standalone mode")
 
 
 def collection_not_found(name: str) -> NotFound:

@@ -158,3 +158,10 @@ async def test_collection_body_rules(client: NodeClient) -> None:
     assert (status, error_of(reply)) == (422, "Validation error in JSON body: [optimizers_config.max_segment_size: "
                                               "value 0 invalid, must be 1 or larger]")
 
+
+@pytest.mark.parametrize("method, path", [("POST", "/cluster/recover"), ("DELETE", "/cluster/peer/1"),
+                                          ("POST", "/collections/nothing/cluster")])
+async def test_cluster_operations_on_a_standalone_node_are_405(client: NodeClient, method: str, path: str) -> None:
+    body = {"move_shard": {"shard_id": 0, "from_peer_id": 1, "to_peer_id": 2}} if "collections" in path else None
+    status, reply = await client.call(method, path, body)
+    assert (status, error_of(reply)) == (405, "Qdrant is running in standalone mode")
