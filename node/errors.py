@@ -8,11 +8,11 @@ Qdrant's envelope `{"status": {"error": "<Kind>: <message>"}, "time": t}` with Q
     NodeError
     ├── NotFound            404  "Not found: "
     ├── BadInput            400  "Wrong input: "
-    │   └── ChecksumMismatch 400
+    │   └── ChecksumMismatch 400  "Checksum mismatch: ..." (an upload's; a recover's is a BadInput)
     ├── BadRequest          400  "Bad request: "
     ├── Unauthorized        401
     ├── Forbidden           403  "Forbidden: "
-    ├── StandaloneMode      405
+    ├── StandaloneMode      405  "Qdrant is running in standalone mode"
     ├── RequestTimeout      408  "Timeout error: "
     ├── AlreadyExists       409  "Wrong input: "
     ├── PayloadTooLarge     413
@@ -53,7 +53,7 @@ class BadInput(NodeError):
 
 
 class ChecksumMismatch(BadInput):
-    pass
+    prefix = ""
 
 
 class BadRequest(NodeError):
@@ -82,7 +82,7 @@ class Forbidden(NodeError):
 
 class StandaloneMode(NodeError):
     status = 405
-    prefix = "Bad request"
+    prefix = ""
     definite = True
 
 
@@ -143,6 +143,11 @@ ERROR_KINDS: dict[str, type[NodeError]] = {
 }
 
 
+def standalone_mode() -> StandaloneMode:
+    """A cluster operation on a node without distributed mode, in Qdrant's words."""
+    return StandaloneMode("Qdrant is running in standalone mode")
+
+
 def collection_not_found(name: str) -> NotFound:
     return NotFound(f"Collection `{name}` doesn't exist!")
 
@@ -153,3 +158,17 @@ def snapshot_not_found(name: str) -> NotFound:
 
 def shard_not_found(shard_id: int) -> NotFound:
     return NotFound(f"shard {shard_id} not found")
+
+
+def rust_debug(text: str) -> str:
+    """Rust's `{:?}` of a string or path, as Qdrant quotes them in messages (`Snapshot file "/x" ...`)."""
+    escapes = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+    out = []
+    for char in text:
+        if char in escapes:
+            out.append(escapes[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{{{ord(char):x}}}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'

@@ -17,6 +17,7 @@ from aiohttp import web
 from node.api import cluster, collections, internal, points, snapshots
 from node.api.keys import AGENT, NODE, PLAIN_ERRORS
 from node.api.responses import REQUEST_START, elapsed, error_body
+from node.api.validation import collection_name_violations, raise_if_any
 from node.errors import NodeError, Unauthorized
 from node.protocol import QDRANT_API_VERSION
 from node.replication.agent import ClusterAgent
@@ -24,6 +25,8 @@ from node.service import Node
 from node.settings import NodeSettings
 
 OPEN_PATHS = ("/healthz", "/livez", "/readyz")
+# routes that name a collection to be made: Qdrant checks these names strictly, others leniently
+STRICT_NAME_ROUTES = {("PUT", "/collections/{collection}"), ("POST", "/collections/{collection}/snapshots/upload")}
 DEFINITE_HEADER = "X-Shardsim-Definite"  # "true": the operation certainly did not happen (history `fail`)
 log = logging.getLogger("shardsim.node")
 
@@ -41,6 +44,16 @@ def api_key_check(request: web.Request, api_key: str) -> None:
         raise Unauthorized("Invalid API key or JWT")
 
 
+def collection_path_check(request: web.Request) -> None:
+    """Qdrant validates the collection name of every route before anything else: 422, not 404."""
+    name = request.match_info.get("collection")
+    if name is None:
+        return
+    resource = request.match_info.route.resource
+    strict = resource is not None and (request.method, resource.canonical) in STRICT_NAME_ROUTES
+    raise_if_any("path parameters", collection_name_violations(name, strict=strict))
+
+
 @web.middleware
 async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[REQUEST_START] = time.perf_counter()
@@ -48,6 +61,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         api_key = request.app[NODE].settings.api_key
         if api_key and request.path not in OPEN_PATHS:
             api_key_check(request, api_key)
+        collection_path_check(request)
         return await handler(request)
     except NodeError as error:
         headers = {DEFINITE_HEADER: "true" if error.definite else "false"}

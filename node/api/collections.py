@@ -14,8 +14,14 @@ from aiohttp import web
 
 from node.api.keys import node_of
 from node.api.responses import json_body, ok
-from node.errors import AlreadyExists, collection_not_found
-from node.storage.collections import Collection, collection_name_check, config_from_request
+from node.api.validation import (
+    collection_create_violations,
+    collection_update_violations,
+    raise_if_any,
+    timeout_violations,
+)
+from node.errors import AlreadyExists
+from node.storage.collections import Collection, config_from_request
 
 HNSW_CONFIG = {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000, "max_indexing_threads": 0,
                "on_disk": False}
@@ -52,10 +58,13 @@ async def collection_exists(request: web.Request) -> web.Response:
 
 
 async def collection_create(request: web.Request) -> web.Response:
+    """Checked in Qdrant's order: the name (the middleware), the body, the query, then the storage."""
     node = node_of(request)
     name = request.match_info["collection"]
-    collection_name_check(name)
-    config = config_from_request(await json_body(request))
+    body = await json_body(request)
+    raise_if_any("JSON body", collection_create_violations(body))
+    raise_if_any("query parameters", timeout_violations(request.query))
+    config = config_from_request(body)
     if name in node.storage.collections:
         raise AlreadyExists(f"Collection `{name}` already exists!")
     if node.cluster is not None:
@@ -67,16 +76,20 @@ async def collection_create(request: web.Request) -> web.Response:
 
 async def collection_update(request: web.Request) -> web.Response:
     node = node_of(request)
+    body = await json_body(request, required=False)
+    raise_if_any("JSON body", collection_update_violations(body))
+    raise_if_any("query parameters", timeout_violations(request.query))
     node.storage.get(request.match_info["collection"])
-    await json_body(request, required=False)
     return ok(request, True)
 
 
 async def collection_delete(request: web.Request) -> web.Response:
+    """A collection that does not exist is no error: 200 `"result": false`, as Qdrant answers."""
     node = node_of(request)
     name = request.match_info["collection"]
+    raise_if_any("query parameters", timeout_violations(request.query))
     if name not in node.storage.collections:
-        raise collection_not_found(name)
+        return ok(request, False)
     if node.cluster is not None:
         await node.cluster.collection_delete(name)
     else:

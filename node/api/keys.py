@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from node.errors import StandaloneMode
+from node.errors import standalone_mode
 from node.replication.agent import ClusterAgent
 from node.service import Node
 
@@ -19,5 +19,5 @@ def agent_of(request: web.Request) -> ClusterAgent:
     """The clustered node's agent; a standalone node answers as Qdrant does without distributed mode."""
     agent = request.app.get(AGENT)
     if agent is None:
-        raise StandaloneMode("Distributed mode disabled")
+        raise standalone_mode()
     return agent

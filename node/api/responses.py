@@ -9,16 +9,14 @@ query parameters: ...`, `Validation error in ...`.
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Any
 
 from aiohttp import web
 
-from node.errors import FormatError, ValidationError
+from node.errors import FormatError
 
 REQUEST_START = "request_start"
-CHECKSUM_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 def elapsed(request: web.Request) -> float:
@@ -98,16 +96,6 @@ def query_float(request: web.Request, name: str) -> float | None:
         return float(value)
     except ValueError:
         raise FormatError(f"Deserialize error in query parameters: {name}: invalid number") from None
-
-
-def checksum_valid(checksum: Any, where: str) -> str | None:
-    """None or a 64-hex-digit SHA-256; anything else is a 422 as Qdrant's validator says."""
-    if checksum is None:
-        return None
-    if not isinstance(checksum, str) or not CHECKSUM_RE.match(checksum.strip()):
-        raise ValidationError(f"Validation error in {where}: [checksum: value {checksum} is not a valid "
-                              f"SHA256 hash (64 hexadecimal characters)]")
-    return checksum.strip().lower()
 
 
 def path_int(request: web.Request, name: str) -> int:

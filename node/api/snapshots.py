@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,9 @@ from typing import Any
 from aiohttp import web
 
 from node.api.keys import PLAIN_ERRORS, node_of
-from node.api.responses import accepted, body_string, checksum_valid, json_body, ok, path_int, query_bool
-from node.errors import NodeError
+from node.api.responses import accepted, body_string, json_body, ok, path_int, query_bool
+from node.api.validation import checksum_param
+from node.errors import FormatError, NodeError
 from node.service import LockKey, Node
 from node.snapshots import create, restore
 from node.snapshots.files import snapshot_delete, snapshot_path, snapshots_list
@@ -95,8 +97,10 @@ async def collection_recover(request: web.Request) -> web.Response:
     wait = query_bool(request, "wait", True)
     body = await json_body(request)
     location = body_string(body, "location")
+    if not urllib.parse.urlparse(location).scheme:  # Qdrant's `location` is a URL
+        raise FormatError("Format error in JSON body: relative URL without a base")
     priority = restore.priority_parse(body.get("priority"), "Format error in JSON body")
-    checksum = checksum_valid(body.get("checksum"), "body")
+    checksum = checksum_param(body.get("checksum"), "JSON body")
 
     async def work() -> bool:
         async with node.lock(LockKey.collection_recovery(name)):
@@ -114,7 +118,7 @@ async def collection_upload(request: web.Request) -> web.Response:
     wait = query_bool(request, "wait", True)
     priority = restore.priority_parse(request.query.get("priority"),
                                        "Deserialize error in query parameters")
-    checksum = checksum_valid(request.query.get("checksum"), "query parameters")
+    checksum = checksum_param(request.query.get("checksum"), "query parameters")
     path = await restore.upload_receive(node, request)
 
     async def work() -> bool:
@@ -211,7 +215,7 @@ async def shard_recover(request: web.Request) -> web.Response:
     body = await json_body(request)
     location = body_string(body, "location")
     priority = restore.priority_parse(body.get("priority"), "Format error in JSON body")
-    checksum = checksum_valid(body.get("checksum"), "body")
+    checksum = checksum_param(body.get("checksum"), "JSON body")
     directory = create.shard_snapshots_dir(node, collection.name, shard_id)
 
     async def work() -> bool:
@@ -224,11 +228,14 @@ async def shard_recover(request: web.Request) -> web.Response:
 
 
 async def shard_upload(request: web.Request) -> web.Response:
+    """The query is checked before the collection and shard, as Qdrant does: a malformed checksum is a 422
+    even for a collection that does not exist, and nothing is received."""
     node = node_of(request)
-    collection, shard_id = shard_target(node, request)
+    path_int(request, "shard")
     priority = restore.priority_parse(request.query.get("priority"),
                                        "Deserialize error in query parameters")
-    checksum = checksum_valid(request.query.get("checksum"), "query parameters")
+    checksum = checksum_param(request.query.get("checksum"), "query parameters")
+    collection, shard_id = shard_target(node, request)
     path = await restore.upload_receive(node, request)
 
     async def work() -> bool:

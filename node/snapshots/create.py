@@ -16,7 +16,7 @@ from typing import Any
 
 from node.errors import BadInput
 from node.service import Node
-from node.snapshots.files import name_unique, snapshot_write, timestamp_now, timestamp_text
+from node.snapshots.files import NAMES, snapshot_write, timestamp_now, timestamp_text
 from node.snapshots.format import (
     FORMAT_VERSION,
     collection_tar_chunks,
@@ -48,9 +48,9 @@ def collection_chunks(node: Node, collection: Collection) -> Iterator[bytes | me
 async def collection_snapshot_create(node: Node, collection: Collection) -> dict[str, Any]:
     directory = collection_snapshots_dir(node, collection.name)
     directory.mkdir(parents=True, exist_ok=True)
-    name = name_unique(directory, lambda ts: f"{collection.name}-{node.peer_id}-{ts}.snapshot")
     chunks = collection_chunks(node, collection)
-    description = await asyncio.to_thread(snapshot_write, directory, name, chunks)
+    with NAMES.reserved(directory, lambda ts: f"{collection.name}-{node.peer_id}-{ts}.snapshot") as name:
+        description = await asyncio.to_thread(snapshot_write, directory, name, chunks)
     node.events.publish("snapshot.created", collection=collection.name, shard=None, name=name,
                         checksum=description.get("checksum"), size=description["size"], priority=None)
     return description
@@ -67,8 +67,8 @@ async def shard_snapshot_create(node: Node, collection: Collection, shard_id: in
     chunks = shard_chunks(node, collection, shard_id)
     directory = shard_snapshots_dir(node, collection.name, shard_id)
     directory.mkdir(parents=True, exist_ok=True)
-    name = name_unique(directory, lambda ts: f"{collection.name}-shard-{shard_id}-{ts}.snapshot")
-    description = await asyncio.to_thread(snapshot_write, directory, name, chunks)
+    with NAMES.reserved(directory, lambda ts: f"{collection.name}-shard-{shard_id}-{ts}.snapshot") as name:
+        description = await asyncio.to_thread(snapshot_write, directory, name, chunks)
     node.events.publish("snapshot.created", collection=collection.name, shard=shard_id, name=name,
                         checksum=description.get("checksum"), size=description["size"], priority=None)
     return description
@@ -76,7 +76,6 @@ async def shard_snapshot_create(node: Node, collection: Collection, shard_id: in
 
 async def full_snapshot_create(node: Node) -> dict[str, Any]:
     root = node.settings.snapshots_dir
-    name = name_unique(root, lambda ts: f"full-snapshot-{ts}.snapshot")
     staging = root / f".full-{secrets.token_hex(4)}.partial"  # one per request, even in the same second
     staging.mkdir(parents=True, exist_ok=True)
     try:
@@ -85,7 +84,8 @@ async def full_snapshot_create(node: Node) -> dict[str, Any]:
             file_name = f"{collection.name}-{node.peer_id}-{timestamp_text(timestamp_now())}.snapshot"
             await asyncio.to_thread(snapshot_write, staging, file_name, collection_chunks(node, collection))
             files[collection.name] = staging / file_name
-        description = await asyncio.to_thread(snapshot_write, root, name, full_chunks(staging, files))
+        with NAMES.reserved(root, lambda ts: f"full-snapshot-{ts}.snapshot") as name:
+            description = await asyncio.to_thread(snapshot_write, root, name, full_chunks(staging, files))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     node.events.publish("snapshot.created", collection=None, shard=None, name=name,

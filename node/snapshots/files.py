@@ -1,18 +1,25 @@
 """Snapshot files on disk: Qdrant's names and folders, the `.checksum` sidecar, atomic writes, listing.
 
-Folders (docs/qdrant-semantics.md section 2): collection snapshots in `{snapshots}/{collection}/`, shard
-snapshots in `{snapshots}/{collection}/shards/{shard_id}/`, full snapshots in `{snapshots}/`. A snapshot is
-written under a temporary name (`.{name}.partial`), fsynced, its sidecar written, then renamed into place, so
-a node killed mid-snapshot never lists a partial one. Only `*.snapshot` files are listed.
+Folders (docs/qdrant-semantics.md section 2): collection snapshots in `{snapshots}/{collection}/`, shard snapshots in
+`{snapshots}/{collection}/shards/{shard_id}/`, full snapshots in `{snapshots}/`. A snapshot is written
+under a temporary name of its own (`.{name}.{random}.partial`), fsynced, its sidecar written, then renamed
+into place, so a node killed mid-snapshot never lists a partial one. Only `*.snapshot` files are listed.
+
+Names have Qdrant's one-second resolution. Qdrant gives snapshots made in the same second the same name
+(the later replaces the earlier); shardsim keeps each: a creation reserves its name until its file is in
+place, and the next one in that second takes the next free second.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
+import secrets
 import shutil
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +40,42 @@ def timestamp_text(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d-%H-%M-%S")
 
 
-def name_unique(directory: Path, make_name: Any) -> str:
-    """Qdrant's names have one-second resolution; step the time forward instead of colliding."""
-    moment = timestamp_now()
-    for _ in range(3600):
-        name = make_name(timestamp_text(moment))
-        if not (directory / name).exists() and not (directory / partial_name(name)).exists():
-            return name
-        moment += dt.timedelta(seconds=1)
-    raise RuntimeError("no free snapshot name")
+class NameReservations:
+    """Snapshot paths being written, so two creations never pick the same name (the file itself only
+    appears when the snapshot is complete). One per process: a node owns its snapshots directory."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._paths: set[Path] = set()
+
+    @contextlib.contextmanager
+    def reserved(self, directory: Path, make_name: Callable[[str], str]) -> Iterator[str]:
+        """A free name from `make_name(timestamp)`, held until the block ends."""
+        with self._lock:
+            path = directory / self._name_free(directory, make_name)
+            self._paths.add(path)
+        try:
+            yield path.name
+        finally:
+            with self._lock:
+                self._paths.discard(path)
+
+    def _name_free(self, directory: Path, make_name: Callable[[str], str]) -> str:
+        moment = timestamp_now()
+        for _ in range(3600):
+            name = make_name(timestamp_text(moment))
+            if directory / name not in self._paths and not (directory / name).exists():
+                return name
+            moment += dt.timedelta(seconds=1)
+        raise RuntimeError("no free snapshot name")
+
+
+NAMES = NameReservations()
 
 
 def partial_name(name: str) -> str:
-    return f"{PARTIAL_PREFIX}{name}{PARTIAL_SUFFIX}"
+    """A temporary name for one writer of `name`: concurrent writers never share a file."""
+    return f"{PARTIAL_PREFIX}{name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}"
 
 
 def name_safe(name: str) -> bool:

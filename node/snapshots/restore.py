@@ -32,6 +32,7 @@ from node.errors import (
     RequestTimeout,
     ServiceError,
     collection_not_found,
+    rust_debug,
 )
 from node.protocol import PRIORITIES
 from node.service import LockKey, Node
@@ -59,9 +60,14 @@ def temp_path(node: Node) -> Path:
 
 @contextlib.asynccontextmanager
 async def fetched(node: Node, location: str, shard_dir: Path | None) -> AsyncIterator[Path]:
-    """The snapshot at `location` as a local file; temporary downloads are removed afterwards."""
+    """The snapshot at `location` as a local file; temporary downloads are removed afterwards.
+
+    A collection takes a URL: http(s) is downloaded, `file://` must name an existing file inside the
+    snapshots directory. A shard takes an http(s) URL or a bare name in its own snapshot folder; any other
+    URL scheme, `file` included, is refused, as Qdrant refuses it."""
     parsed = urllib.parse.urlparse(location)
-    if parsed.scheme in ("http", "https"):
+    scheme = parsed.scheme.lower()
+    if scheme in ("http", "https"):
         path = temp_path(node)
         try:
             try:
@@ -75,26 +81,52 @@ async def fetched(node: Node, location: str, shard_dir: Path | None) -> AsyncIte
         finally:
             path.unlink(missing_ok=True)
         return
-    if parsed.scheme == "file":
-        if shard_dir is not None:
-            raise BadInput(f"Snapshot recovery from file:// is not allowed for shards: {location}")
-        yield file_location(node, parsed)
-        return
-    if shard_dir is not None and parsed.scheme == "" and location:
+    if shard_dir is not None:
+        if scheme:
+            raise BadInput(f"Invalid snapshot URL {location}: URLs with {scheme} scheme are not supported")
         yield snapshot_path(shard_dir, location)
         return
-    raise BadInput(f"Invalid snapshot location {location!r}: expected an http(s) URL or file:// path")
+    if scheme == "file":
+        yield file_location(node, parsed)
+        return
+    raise BadRequest(f"URL {location} with scheme {scheme} is not supported")
+
+
+def dot_segments_removed(path: str) -> str:
+    """A URL path with `.` and `..` segments resolved, as a URL parser normalises it (`/a/../b` -> `/b`)."""
+    kept: list[str] = []
+    segments = path.split("/")[1:] if path.startswith("/") else path.split("/")
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment in (".", ".."):
+            if segment == ".." and kept:
+                kept.pop()
+            if last:
+                kept.append("")
+        else:
+            kept.append(segment)
+    return "/" + "/".join(kept)
 
 
 def file_location(node: Node, parsed: urllib.parse.ParseResult) -> Path:
-    raw = urllib.parse.unquote(parsed.netloc + parsed.path)
+    """A `file://` URL checked in Qdrant's order: the host (none or localhost), that the file exists, then
+    that it lies inside the snapshots directory (symbolic links and `..` resolved)."""
+    if parsed.netloc.lower() not in ("", "localhost"):
+        raise BadRequest("Invalid snapshot URI, file path must be absolute or on localhost")
+    raw = urllib.parse.unquote(dot_segments_removed(parsed.path))
+    path = Path(raw)
+    if not path.exists():
+        raise BadRequest(f"Snapshot file {rust_debug(raw)} does not exist")
+    try:
+        resolved = path.resolve(strict=True)
+    except OSError as error:
+        raise BadRequest(f"Failed to resolve snapshot path {rust_debug(raw)}: {error}") from error
     root = node.settings.snapshots_dir.resolve()
-    path = Path(raw).resolve()
-    if not path.is_relative_to(root):
-        raise Forbidden(f"Snapshot file {raw} must be inside the snapshots directory {root}")
-    if not path.is_file():
-        raise BadInput(f"Snapshot file {raw} does not exist")
-    return path
+    if not resolved.is_relative_to(root):
+        raise Forbidden(f"Snapshot file path must be inside the snapshots directory {rust_debug(str(root))}")
+    if not resolved.is_file():
+        raise BadRequest(f"Snapshot file {rust_debug(raw)} is not a file")
+    return resolved
 
 
 async def download(node: Node, url: str, path: Path) -> None:
@@ -147,10 +179,14 @@ async def upload_receive(node: Node, request: web.Request) -> Path:
 
 
 def checksum_verify(path: Path, expected: str | None, swapped: bool) -> str:
+    """Compare ignoring case. Qdrant words a mismatch two ways: a recover request gets 400 `Wrong input:
+    Snapshot checksum mismatch: expected <given>, got <computed>`, an upload (`swapped`) 400 `Checksum
+    mismatch: expected <computed>, actual <given>`."""
     actual = file_sha256(path)
     if expected is not None and expected.lower() != actual:
-        given, computed = (actual, expected) if swapped else (expected, actual)
-        raise ChecksumMismatch(f"Snapshot checksum mismatch: expected {given}, got {computed}")
+        if swapped:
+            raise ChecksumMismatch(f"Checksum mismatch: expected {actual}, actual {expected}")
+        raise BadInput(f"Snapshot checksum mismatch: expected {expected}, got {actual}")
     return actual
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 from dataclasses import dataclass, field
@@ -29,13 +28,16 @@ from node.storage.shard import (
     shard_directory_swap,
 )
 
-COLLECTION_NAME_RE = re.compile(r"^[A-Za-z0-9_\-.]{1,255}$")
+COLLECTION_NAME_BYTES_MAX = 255
 DISTANCES = ("Cosine", "Euclid", "Dot", "Manhattan")
 
 
 def collection_name_check(name: str) -> None:
-    if not COLLECTION_NAME_RE.match(name) or name in (".", ".."):
-        raise BadInput(f"Collection name `{name}` is not valid: use letters, digits, `-`, `_` and `.`")
+    """A safety net under the API's checks (node/api/validation.py): a name must be one folder name."""
+    if not name or "/" in name or "\0" in name or name in (".", "..") or \
+            len(name.encode()) > COLLECTION_NAME_BYTES_MAX:
+        raise BadInput(f"Collection name `{name}` is not valid: it must be one folder name of at most "
+                       f"{COLLECTION_NAME_BYTES_MAX} bytes")
 
 
 def config_from_request(body: dict[str, Any]) -> dict[str, Any]:

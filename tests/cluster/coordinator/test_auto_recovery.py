@@ -1,6 +1,6 @@
 """Automatic recovery: which Dead replicas are re-synced now, from which Active replica, within the limits.
 
-Qdrant (reference section 4): only a Dead replica is auto-recovered, by a replicate transfer from an Active
+Qdrant (docs/qdrant-semantics.md section 4): only a Dead replica is auto-recovered, by a replicate transfer from an Active
 replica; a source that fails its health check is skipped; each peer takes part in at most
 `incoming_transfers_limit` incoming and `outgoing_transfers_limit` outgoing transfers (default 1 each, 0
 turns automatic recovery off). A replica whose last transfer was aborted waits for its backoff to pass.
