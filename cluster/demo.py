@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import hashlib
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,13 +17,8 @@ from pathlib import Path
 
 import aiohttp
 
+from cluster.ports import port_for_process
 from node.retry import WaitTimeout, wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def wait_ready(session: aiohttp.ClientSession, url: str, timeout_s: float) -> None:
@@ -74,7 +68,7 @@ def demo_arguments_add(parser: argparse.ArgumentParser) -> None:
 def demo_main(args: argparse.Namespace) -> int:
     """`shardsim demo` with the options of `demo_arguments_add`."""
     args.out.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port_for_process(set())
     data_dir = Path(tempfile.mkdtemp(prefix="shardsim-demo-"))
     process = subprocess.Popen([sys.executable, "-m", "node", "--port", str(port), "--data-dir", str(data_dir)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -20,7 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from cluster.launcher.processes import port_for_process
+from cluster.ports import port_for_process
 from node.retry import wait_until
 
 READY_POLL_S = 0.05

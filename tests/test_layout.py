@@ -5,8 +5,8 @@
   state, shared so that nodes and cluster tools publish the same way), the one way to wait and retry
   (`node.retry`, pure asyncio) and the flags derived from a settings dataclass (`node.settings_args`, pure
   argparse, shared so that the node's and the coordinator's settings read from the command line alike).
-- No import cycle, counting imports inside functions (they run too, only later). Imports under
-  `if TYPE_CHECKING:` never run and are left out.
+- No import cycle, counting imports inside functions (they run too, only later) and the packages whose
+  `__init__` an import runs first. Imports under `if TYPE_CHECKING:` never run and are left out.
 - No folder holds more than about ten modules, and every package says what it owns in its docstring.
 """
 
@@ -63,9 +63,24 @@ def imports_of(name: str, path: Path, modules: set[str]) -> set[str]:
     return {module for module in found if module in modules and module != name}
 
 
+def with_packages(name: str, targets: set[str], modules: set[str]) -> set[str]:
+    """Importing `a.b.c` first runs the `__init__` of `a` and `a.b`: those are imported too, except the
+    packages `name` itself sits in (they are already being imported when `name` runs)."""
+    found = set(targets)
+    for target in targets:
+        parts = target.split(".")
+        for length in range(1, len(parts)):
+            package = ".".join(parts[:length])
+            if package in modules and not name.startswith(package + "."):
+                found.add(package)
+    found.discard(name)
+    return found
+
+
 def import_graph() -> dict[str, set[str]]:
     paths = module_paths()
-    return {name: imports_of(name, path, set(paths)) for name, path in paths.items()}
+    modules = set(paths)
+    return {name: with_packages(name, imports_of(name, path, modules), modules) for name, path in paths.items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -114,6 +129,18 @@ def test_the_cycle_finder_finds_a_cycle_hidden_in_a_function(tmp_path: Path) -> 
     path.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import node.errors\n"
                     "def late():\n    from node.service import Node\n")
     assert imports_of("node.probe", path, {"node.service", "node.errors"}) == {"node.service"}
+
+
+def test_the_cycle_finder_counts_the_package_an_import_runs_first() -> None:
+    modules = {"cluster.launcher", "cluster.launcher.ports", "cluster.launcher.cluster", "cluster.events.broker"}
+    # broker -> cluster.launcher.ports runs cluster/launcher/__init__, which imports the launcher, which
+    # imports the broker: a cycle that only shows once the package is counted
+    graph = {"cluster.events.broker": with_packages("cluster.events.broker", {"cluster.launcher.ports"}, modules),
+             "cluster.launcher": {"cluster.launcher.cluster"},
+             "cluster.launcher.cluster": with_packages("cluster.launcher.cluster", {"cluster.events.broker",
+                                                                                  "cluster.launcher.ports"}, modules),
+             "cluster.launcher.ports": set()}
+    assert cycles(graph) == [["cluster.events.broker", "cluster.launcher", "cluster.launcher.cluster"]]
 
 
 def test_node_never_imports_cluster() -> None:

@@ -10,23 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from types import TracebackType
 from typing import Any
 
 from amqtt.broker import Broker
+
+from cluster.ports import port_for_process
 
 BROKER_HOST = "127.0.0.1"
 
 log = logging.getLogger(__name__)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((BROKER_HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def broker_config(port: int) -> dict[str, Any]:
@@ -69,7 +64,7 @@ class EmbeddedBroker:
     """An amqtt broker on 127.0.0.1:port for the life of an `async with` block."""
 
     def __init__(self, port: int | None = None) -> None:
-        self._port = port if port is not None else free_port()
+        self._port = port if port is not None else port_for_process(set())
         self._broker: _ClosingBroker | None = None
 
     @property

@@ -31,7 +31,8 @@ from typing import Any
 import aiohttp
 
 from cluster.events.broker import EmbeddedBroker
-from cluster.launcher.processes import ChildProcess, ProcessNotOwned, port_for_process, wait_http_ok
+from cluster.launcher.processes import ChildProcess, ProcessNotOwned, wait_http_ok
+from cluster.ports import port_for_process
 from cluster.proxy.client import ToxiproxyClient
 from cluster.proxy.server import ProxyServer
 from node.eventbus import EventPublisher

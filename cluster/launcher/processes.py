@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -21,9 +19,6 @@ import aiohttp
 from node.retry import WaitTimeout, wait_until
 
 READY_POLL_INTERVAL_S = 0.05
-PORT_LOW = 10_000  # ports handed to processes are chosen from PORT_LOW up to the kernel's ephemeral range
-PORT_ATTEMPTS_MAX = 200
-EPHEMERAL_RANGE_PATH = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
 class ProcessFailed(Exception):
@@ -52,42 +47,6 @@ async def wait_http_ok(url: str, timeout_s: float, what: str, headers: dict[str,
             await wait_until(answers, timeout_s, interval_s=READY_POLL_INTERVAL_S)
         except WaitTimeout:
             raise ProcessFailed(f"{what} not ready at {url} after {timeout_s} s ({last_error})") from None
-
-
-def ephemeral_port_low() -> int:
-    """The first port of the kernel's ephemeral range (what a bind to port 0 picks from); 32768 if unknown."""
-    try:
-        return int(EPHEMERAL_RANGE_PATH.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def port_bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def port_for_process(taken: set[int]) -> int:
-    """A free 127.0.0.1 port for a process to bind later, not in `taken`.
-
-    Chosen below the ephemeral range when there is room, so that between now and the moment the process
-    binds it, no port-0 listener (a proxy link) and no outgoing connection can take it.
-    """
-    low = ephemeral_port_low()
-    for _ in range(PORT_ATTEMPTS_MAX):
-        if low - PORT_LOW >= 1000:
-            port = random.randrange(PORT_LOW, low)
-        else:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = int(probe.getsockname()[1])
-        if port not in taken and port_bindable(port):
-            return port
-    raise ProcessFailed(f"no free port found on 127.0.0.1 after {PORT_ATTEMPTS_MAX} attempts")
 
 
 def log_tail(path: Path, lines: int = 25) -> str:
