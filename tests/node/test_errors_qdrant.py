@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.node.client import NodeClient, points_make
+from tests.helpers import points_make
+from tests.node.client import NodeClient
 from tests.processes import NodeProcess
 
 RECOVER = "/collections/{}/snapshots/recover"
@@ -120,7 +121,7 @@ async def test_collection_name_rules(client: NodeClient) -> None:
                                               'name cannot contain "/" char]')
     quoted = "my%20docs%20(2)"  # Qdrant's names may hold any character a file name can
     assert await client.ok("PUT", f"/collections/{quoted}", {"vectors": VECTORS}) is True
-    await client.points_upsert(quoted, points_make(3))
+    await client.points_upsert(quoted, points_make(range(3)))
     assert await client.count(quoted) == 3
     assert {"name": "my docs (2)"} in (await client.ok("GET", "/collections"))["collections"]
 

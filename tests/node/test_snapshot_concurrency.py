@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.node.client import NodeClient, points_make
+from tests.helpers import points_make
+from tests.node.client import NodeClient
 from tests.processes import NodeProcess
 
 PARALLEL = 10
@@ -32,7 +33,7 @@ KINDS = {
 async def test_parallel_creations_each_get_a_snapshot(client: NodeClient, node: NodeProcess, kind: str) -> None:
     path, folder, pattern = KINDS[kind]
     await client.collection_create("docs")
-    await client.points_upsert("docs", points_make(3000))
+    await client.points_upsert("docs", points_make(range(3000)))
     replies = await asyncio.gather(*(client.call("POST", path) for _ in range(PARALLEL)))
     assert [status for status, _ in replies] == [200] * PARALLEL, replies
     created = [reply["result"] for _, reply in replies]
