@@ -75,7 +75,7 @@ class Node:
         self.events = EventPublisher(settings.mqtt_url, settings.cluster_name, f"node/{self.peer_id}")
         self.session: aiohttp.ClientSession | None = None
         self.tasks: asyncio.TaskGroup | None = None
-        self.owned_tasks: set[asyncio.Task[Any]] = set()
+        self.owned_tasks: dict[asyncio.Task[Any], None] = {}  # an insertion-ordered set: cancelled in start order
         self.locks: dict[LockKey, asyncio.Lock] = {}
         self.version_last = 0
         self.ready = False
@@ -131,8 +131,8 @@ class Node:
             coroutine.close()
             raise ServiceError("node is not running")
         task = self.tasks.create_task(_guarded(coroutine, name), name=f"node:{name}")
-        self.owned_tasks.add(task)
-        task.add_done_callback(self.owned_tasks.discard)
+        self.owned_tasks[task] = None
+        task.add_done_callback(lambda done: self.owned_tasks.pop(done, None))
         return task
 
     def lock(self, key: LockKey) -> asyncio.Lock:
