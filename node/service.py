@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import aiohttp
 
+from node import logs
 from node.errors import ServiceError
 from node.eventbus import EventPublisher
 from node.replication.seam import ClusterSeam
@@ -85,6 +86,7 @@ class Node:
     # -- lifecycle ----------------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Node]:
+        logs.host_set(self.name)  # lines logged by this node's tasks say which host it is (node/logs.py)
         self.storage.load(all_shards_local=not self.settings.clustered)
         partials_clean(self.settings.snapshots_dir)
         self.settings.snapshots_dir.mkdir(parents=True, exist_ok=True)

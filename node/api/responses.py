@@ -16,7 +16,7 @@ from aiohttp import web
 from node import clock
 from node.errors import FormatError
 
-REQUEST_START = "request_start"
+REQUEST_START = web.RequestKey("request_start", float)  # clock.monotonic() when the request came in
 
 
 def elapsed(request: web.Request) -> float:
