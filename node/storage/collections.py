@@ -23,6 +23,7 @@ from node.protocol import PointId, shard_for_point
 from node.storage.shard import (
     PointSet,
     Shard,
+    directory_fsync,
     shard_build_aside,
     shard_directory_repair,
     shard_directory_swap,
@@ -154,8 +155,14 @@ class Storage:
         chosen = peer_id if peer_id is not None else stored
         if chosen is None:
             chosen = clock.randbelow(1 << 52) + 1
-        if chosen != stored:
-            path.write_text(json.dumps({"peer_id": chosen}))
+        if chosen != stored:  # atomically: a node killed here restarts with the old identity or the new one
+            temporary = path.with_name(path.name + ".tmp")
+            with temporary.open("w") as file:
+                file.write(json.dumps({"peer_id": chosen}))
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+            directory_fsync(self.data_dir)
         return int(chosen)
 
     def load(self, all_shards_local: bool) -> None:

@@ -11,6 +11,7 @@ comes back with its peer id and every acknowledged write.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import random
 import re
@@ -28,6 +29,7 @@ from node.api.keys import NODE
 from node.retry import wait_until
 from node.service import Node
 from node.settings import NodeSettings
+from node.storage.collections import Storage
 
 EPOCH_2001_S = 978_307_200.0
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30)
@@ -183,3 +185,12 @@ async def test_two_nodes_in_one_process_log_lines_that_name_their_host(tmp_path:
         logger.removeHandler(recorded)
     assert recorded.hosts_by_broker_port() == {port: name for name, port in broker_ports.items()}
     assert recorded.lines[0] == (logs.HOST_NONE, "a line logged outside any node")
+
+
+def test_the_peer_id_is_made_once_and_written_whole(tmp_path: Path) -> None:
+    with clock.installed(seeded(3)):
+        made = Storage(tmp_path).identity(None)
+    (tmp_path / "node.json.tmp").write_text('{"peer_')  # what a node killed mid-write of a new identity leaves
+    assert Storage(tmp_path).identity(None) == made
+    assert json.loads((tmp_path / "node.json").read_text()) == {"peer_id": made}
+    assert Storage(tmp_path).identity(42) == 42 and Storage(tmp_path).identity(None) == 42
