@@ -26,7 +26,7 @@ from node.apikey import header_text
 from node.errors import FormatError, UnsupportedMediaType
 from node.jsonwire import JsonSyntaxError, json_loads, json_text
 
-REQUEST_START = "request_start"
+REQUEST_START = web.RequestKey("request_start", float)  # when the middleware saw the request
 JSON_BYTES_MAX = web.AppKey("json_bytes_max", int)  # set by the app builder from `max_request_bytes`
 JSON_BYTES_MAX_DEFAULT = 32 << 20  # Qdrant's service.max_request_size_mb: 32
 
