@@ -29,7 +29,7 @@ from cluster.coordinator.engine import Coordinator
 from cluster.coordinator.operations import OperationError
 from node.apikey import api_key_refusal, api_keys, path_open
 from node.jsonwire import JsonSyntaxError, json_loads, json_text
-from node.protocol import TransferKey
+from node.protocol import PRIORITY_DEFAULT_CHOICES, TransferKey
 
 COORDINATOR = web.AppKey("coordinator", Coordinator)
 API_KEYS = web.AppKey("api_keys", tuple)  # the main key and the alternative one, when set
@@ -116,8 +116,38 @@ async def peer_register(request: web.Request) -> web.Response:
     return reply(True, version)
 
 
+def count_valid(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def pauses_valid(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(s, int | float) and not isinstance(s, bool) and s >= 0
+                                           for s in value.values())
+
+
+SETTINGS_VALID: dict[str, Callable[[Any], bool]] = {
+    "default_priority": lambda value: value in PRIORITY_DEFAULT_CHOICES,
+    "incoming_transfers_limit": count_valid,
+    "outgoing_transfers_limit": count_valid,
+    "transfer_phase_pause_s": pauses_valid,  # {phase: seconds}: scenarios hold a transfer after a phase
+    "step": lambda value: isinstance(value, bool),
+}
+
+
+def settings_check(body: dict[str, Any]) -> None:
+    """Only the settings the coordinator and the nodes read, each of its type: a stray value would break the
+    automatic recovery loop or every node's view, so it is refused whole, before anything changes."""
+    for name, value in body.items():
+        valid = SETTINGS_VALID.get(name)
+        if valid is None:
+            raise OperationError("BadRequest", 400, f"unknown setting `{name}` (known: {', '.join(SETTINGS_VALID)})")
+        if not valid(value):
+            raise OperationError("BadRequest", 400, f"invalid value for setting `{name}`: {json_text(value)}")
+
+
 async def settings_put(request: web.Request) -> web.Response:
     body = await body_of(request)
+    settings_check(body)
     step = bool(body.pop("step")) if "step" in body else None
     settings, version = await request.app[COORDINATOR].settings_update(body, step)
     return reply(settings, version)
