@@ -27,6 +27,7 @@ from cluster.coordinator.state import ClusterState, Decision
 from cluster.coordinator.store import StateStore
 from cluster.coordinator.transfers import Transfers
 from node import logs
+from node.apikey import api_key_headers
 from node.eventbus import EventPublisher
 from node.protocol import PRIORITY_DEFAULT, PRIORITY_DEFAULT_CHOICES
 from node.settings_args import setting
@@ -48,7 +49,10 @@ class CoordinatorSettings:
     cluster_name: str = field(default="shardsim", metadata=setting(
         "the cluster's name in event topics", env="SHARDSIM_CLUSTER"))
     api_key: str | None = field(default=None, metadata=setting(
-        "the key the nodes require, sent on every call to them", env="QDRANT__SERVICE__API_KEY"))
+        "the key the nodes require, sent on every call to them; every route of the coordinator but /healthz "
+        "and /readyz requires it too", env="QDRANT__SERVICE__API_KEY"))
+    alt_api_key: str | None = field(default=None, metadata=setting(
+        "a second key accepted as well as --api-key, to rotate keys", env="QDRANT__SERVICE__ALT_API_KEY"))
     default_priority: str = field(default=PRIORITY_DEFAULT, metadata=setting(
         "snapshot recovery priority when a request gives none", choices=PRIORITY_DEFAULT_CHOICES))
     incoming_transfers_limit: int = field(default=1, metadata=setting(
@@ -95,7 +99,7 @@ class Coordinator:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"api-key": self.settings.api_key} if self.settings.api_key else {}
+        return api_key_headers(self.settings.api_key, self.settings.alt_api_key)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     @contextlib.asynccontextmanager

@@ -112,7 +112,7 @@ async def run_cluster(scenario: Scenario, seed: int, run_dir: Path, command: str
     cluster_options = {"default_priority": scenario.default_priority, **options.cluster_options}
     factory = options.cluster_factory or Cluster
     async with factory(nodes=scenario.nodes, run_dir=run_dir / "cluster", **cluster_options) as cluster, \
-            aiohttp.ClientSession() as session, \
+            aiohttp.ClientSession(headers=cluster.headers) as session, \
             EventPublisher(cluster.mqtt_url, cluster.cluster_name, "client") as client_events, \
             EventPublisher(cluster.mqtt_url, cluster.cluster_name, "nemesis") as nemesis_events, \
             EventPump(str(cluster.mqtt_url), cluster.cluster_name, history, options.on_event) as pump:

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from node import clock
+from node.apikey import api_key_headers
 from node.errors import ERROR_KINDS, BadInput, NodeError, NotEnoughReplicas, ServiceError, ShardUnavailable
 from node.protocol import (
     MSGPACK_CONTENT_TYPE,
@@ -65,7 +66,7 @@ class ClusterAgent:
     # -- lifecycle and state ------------------------------------------------------------------------------
     @property
     def headers(self) -> dict[str, str]:
-        return {"api-key": self.settings.api_key} if self.settings.api_key else {}
+        return api_key_headers(self.settings.api_key, self.settings.alt_api_key)
 
     async def start(self) -> None:
         address = self.settings.advertise_address or f"{self.settings.host}:{self.settings.port}"
