@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from node.api import cluster, collections, internal, points, snapshots
+from node.api import cluster, collections, internal, points, search, snapshots
 from node.api.keys import AGENT, NODE, PLAIN_ERRORS
 from node.api.responses import REQUEST_START, elapsed, error_body
 from node.errors import NodeError, Unauthorized
@@ -96,6 +96,6 @@ def app_build(settings: NodeSettings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/livez", healthz)
     app.router.add_get("/readyz", readyz)
-    for module in (collections, points, snapshots, cluster, internal):
+    for module in (collections, points, search, snapshots, cluster, internal):
         module.routes_add(app.router)
     return app
