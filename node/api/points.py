@@ -51,8 +51,10 @@ async def points_missing_check(node: Any, collection: Collection, ids: list[Poin
 async def update_apply(node: Any, collection: Collection, update: Update, wait: bool) -> int:
     """Resolve the update's selection, then apply it as one operation per shard; its operation id."""
     ids = None
-    if update.kind == "upsert" and update.filter is not None:
-        update.items = await upsert_conditional(node, collection, update.items, update.filter)
+    if update.kind in ("upsert", "update_vectors") and update.filter is not None:
+        if update.must_exist and update.ids:
+            await points_missing_check(node, collection, list(dict.fromkeys(update.ids)))
+        update.items = await items_conditional(node, collection, update.items, update.filter)
     elif update.filter is not None:
         shards = await node.read(collection, {"kind": "ids", "filter": update.filter})
         ids = [point_id for shard in shards for point_id in shard]
@@ -64,9 +66,10 @@ async def update_apply(node: Any, collection: Collection, update: Update, wait: 
     return int(await node.update(collection, operations, wait))
 
 
-async def upsert_conditional(node: Any, collection: Collection, items: list[list[Any]],
-                             update_filter: dict[str, Any]) -> list[list[Any]]:
-    """An upsert with `update_filter`: new points are inserted, existing ones only overwritten if they match."""
+async def items_conditional(node: Any, collection: Collection, items: list[list[Any]],
+                            update_filter: dict[str, Any]) -> list[list[Any]]:
+    """An upsert or vectors update with `update_filter`: existing points change only if they match it (an
+    upsert still inserts new points)."""
     given = {"has_id": [item[0] for item in items]}
     existing = {pid for shard in await node.read(collection, {"kind": "ids", "filter": {"must": [given]}})
                 for pid in shard}

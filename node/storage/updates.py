@@ -37,7 +37,7 @@ class Update:
     kind: str
     items: list[list[Any]] = field(default_factory=list)  # [[id, ...], ...] for upsert / update_vectors
     ids: list[PointId] | None = None
-    filter: dict[str, Any] | None = None  # the selection; for an upsert, its `update_filter`
+    filter: dict[str, Any] | None = None  # the selection; for upsert and update_vectors, `update_filter`
     data: dict[str, Any] = field(default_factory=dict)
     must_exist: bool = False  # points named by id must exist (Qdrant answers 404 otherwise)
 
@@ -194,7 +194,11 @@ def vectors_update_parse(body: dict[str, Any], collection: Collection, where: st
             raise ValidationError(f"Validation error in JSON body: [{where}points[{number}].vector: must specify "
                                   f"vectors to update for point]")
         items.append([point_id, vectors_parse(raw, spec, f"{where}points[{number}].vector")])
-    return Update("update_vectors", items=items, ids=ids, must_exist=True)
+    update = Update("update_vectors", items=items, ids=ids, must_exist=True)
+    if body.get("update_filter") is not None:
+        filter_compile(body["update_filter"], f"{where}update_filter")
+        update.filter = body["update_filter"]  # only points that match it are updated
+    return update
 
 
 def vectors_delete_parse(body: dict[str, Any], collection: Collection, where: str = "") -> Update:

@@ -26,6 +26,7 @@ SPARSE_DATATYPES = ("float32", "float16", "uint8")
 SIZE_MAX = 65536
 U32_MAX = (1 << 32) - 1
 _F32 = struct.Struct("<f")
+F32_NORMAL_MIN = 1.1754943508222875e-38
 
 
 @dataclass(frozen=True)
@@ -250,11 +251,12 @@ def vectors_without(old: Vectors, names: list[str]) -> Vectors:
 
 def float32_shortest(value: float) -> float:
     """The double whose shortest decimal is the shortest decimal of this float32 (Qdrant prints f32 that
-    way). Inputs with up to 6 significant digits (the usual case) need one formatting."""
+    way). For a normal float32, 6 digits that read back are the shortest digits (padded), so inputs with up to
+    6 significant digits (the usual case) need one formatting; subnormals have fewer digits of precision."""
     if not math.isfinite(value):
         return value
     target = _F32.unpack(_F32.pack(value))[0]
-    for digits in (6, 7, 8, 9):
+    for digits in (6, 7, 8, 9) if abs(target) >= F32_NORMAL_MIN else range(1, 10):
         candidate = float(f"{target:.{digits}g}")
         if _F32.unpack(_F32.pack(candidate))[0] == target:
             return candidate
