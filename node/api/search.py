@@ -212,6 +212,7 @@ def request_parse(body: Any, spec: VectorSpec, where: str = "", top: bool = True
     if query is not None and query[0] == "fusion" and not prefetch:
         raise BadRequest("A fusion query needs prefetches to fuse")
     filter_compile(body.get("filter"), f"{where}filter")
+    params_check(body.get("params"), f"{where}params")
     offset = body.get("offset") or 0
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
         raise FormatError(f"Format error in JSON body: {where}offset: expected an unsigned integer")
@@ -222,6 +223,21 @@ def request_parse(body: Any, spec: VectorSpec, where: str = "", top: bool = True
                         offset if top else 0, threshold, body.get("with_payload", False) if top else False,
                         with_vector_parse(body.get("with_vector", body.get("with_vectors")), spec) if top else False,
                         prefetch, (lookup["collection"], lookup.get("vector")) if lookup else None)
+
+
+def params_check(params: Any, where: str) -> None:
+    """Search `params` (HNSW and quantization tuning) change nothing in an exact scan, but are checked."""
+    if params is None:
+        return
+    if not isinstance(params, dict):
+        raise FormatError(f"Format error in JSON body: {where}: expected an object")
+    hnsw_ef = params.get("hnsw_ef")
+    if hnsw_ef is not None:
+        if not isinstance(hnsw_ef, int) or isinstance(hnsw_ef, bool) or hnsw_ef < 0:
+            raise FormatError(f"Format error in JSON body: {where}.hnsw_ef: expected an unsigned integer")
+        if hnsw_ef == 0:
+            raise ValidationError(f"Validation error in JSON body: [{where}.hnsw_ef: value 0 invalid, must be 1 or "
+                                  f"larger]")
 
 
 # --- running a query --------------------------------------------------------------------------------------
