@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from node import clock
-from node.api import cluster, collections, internal, points, snapshots
+from node.api import cluster, collections, internal, points, search, snapshots
 from node.api.keys import AGENT, NODE, PLAIN_ERRORS
 from node.api.responses import JSON_BYTES_MAX, REQUEST_START, elapsed, error_body, json_response
 from node.api.validation import collection_name_violations, raise_if_any
@@ -116,6 +116,6 @@ def app_build(settings: NodeSettings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/livez", healthz)
     app.router.add_get("/readyz", readyz)
-    for module in (collections, points, snapshots, cluster, internal):
+    for module in (collections, points, search, snapshots, cluster, internal):
         module.routes_add(app.router)
     return app

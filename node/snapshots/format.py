@@ -7,8 +7,8 @@ Shard snapshot (at the archive root):
     index.msgpack            {"ids": [...], "lengths": [...], "versions": [...]}: the points in canonical id
                              order, the length of each one's bytes and its version
     points/000000.msgpack    the points' canonical bytes (`node.protocol.point_content`, each a msgpack
-                             `[id, vector float32 bytes, payload]`) back to back in that order, about 1 MiB
-                             per member; all members together are what the content digest hashes
+                             `[id, vectors, payload]`) back to back in that order, about 1 MiB per member;
+                             all members together are what the content digest hashes
 Collection snapshot:
     manifest.json            {"format_version", "kind": "collection", "collection", "peer_id", "config",
                               "shards": [ids]}
@@ -20,6 +20,11 @@ Both end with:
 Full-storage snapshot:
     config.json              {"collections_mapping": {collection: file}, "collections_aliases": {}}
     <collection snapshot files>
+
+Format versions: 3 (written) holds every named dense and sparse vector of a point (`vectors` is the float32
+bytes of the one unnamed vector, or a map `{name: float32 bytes | [u32 indices, f32 values]}`) and the
+collection's `sparse_vectors` config; 2 (still read) held only the unnamed vector, whose points have the same
+bytes in format 3, so a format-2 snapshot restores with its digest unchanged.
 
 Writing never needs the whole archive in memory: every member is at most about `chunk_bytes`, so the tar
 header (which needs the size first) is written after each member is packed. Reading refuses absolute
@@ -51,7 +56,8 @@ from node.errors import BadInput, CorruptSnapshot
 from node.protocol import contents_digest, ids_sorted
 from node.storage.shard import CorruptPoint, PointSet, ShardView, contents_slice, gc_paused, record_decode
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+FORMAT_VERSIONS_READ = (2, 3)
 CHUNK_BYTES = 1 << 20
 MANIFEST = "manifest.json"
 TOMBSTONES = "tombstones.msgpack"
@@ -309,7 +315,7 @@ def snapshot_read(source: Path | bytes, check_points: bool = True) -> SnapshotCo
             raise BadInput("Invalid snapshot: no manifest.json (not a shardsim snapshot)")
         files = Members(archive, by_name, buffer)
         manifest = files.json(MANIFEST)
-        if manifest.get("format_version") != FORMAT_VERSION:
+        if manifest.get("format_version") not in FORMAT_VERSIONS_READ:
             raise BadInput(f"Invalid snapshot: unsupported format version {manifest.get('format_version')}")
         kind = manifest.get("kind")
         if kind == "shard":

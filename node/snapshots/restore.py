@@ -39,6 +39,7 @@ from node.service import LockKey, Node
 from node.snapshots.files import file_sha256, snapshot_path
 from node.snapshots.format import SnapshotContent, snapshot_read
 from node.storage.collections import Collection
+from node.storage.vectors import VectorSpec
 
 TEMP_DIR = ".incoming"
 
@@ -191,10 +192,14 @@ def checksum_verify(path: Path, expected: str | None, swapped: bool) -> str:
 
 
 def compatible(collection: Collection, config: dict[str, Any]) -> None:
-    if collection.config.get("vectors") != config.get("vectors") or \
-            collection.shard_number != config.get("shard_number"):
+    if vectors_differ(collection.config, config) or collection.shard_number != config.get("shard_number"):
         raise BadInput("Snapshot is not compatible with existing collection: vectors config or "
                        "shard_number differ")
+
+
+def vectors_differ(mine: dict[str, Any], theirs: dict[str, Any]) -> bool:
+    """Whether a snapshot's dense or sparse vectors differ from the collection's (names, sizes, distances)."""
+    return VectorSpec.from_config(mine) != VectorSpec.from_config(theirs)
 
 
 async def content_apply(node: Node, collection: Collection, content: SnapshotContent,
@@ -241,8 +246,8 @@ async def shard_recover(node: Node, collection: Collection, shard_id: int, path:
     content = await asyncio.to_thread(snapshot_read, path)
     if shard_id not in content.shards:
         raise BadInput(f"Invalid snapshot: it has no data for shard {shard_id}")
-    if content.shards[shard_id].manifest.get("config", {}).get("vectors") not in (
-            None, collection.config["vectors"]):
+    snapshot_config = content.shards[shard_id].manifest.get("config") or {}
+    if snapshot_config.get("vectors") is not None and vectors_differ(collection.config, snapshot_config):
         raise BadInput("Snapshot is not compatible with existing collection: vectors config differs")
     priority = priority or node.settings.default_priority
     if node.cluster is not None:

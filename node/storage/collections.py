@@ -10,6 +10,7 @@ Replacing a shard's data (snapshot recovery, transfers) builds the new shard asi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -28,9 +29,9 @@ from node.storage.shard import (
     shard_directory_repair,
     shard_directory_swap,
 )
+from node.storage.vectors import VectorSpec, vectors_config_parse
 
 COLLECTION_NAME_BYTES_MAX = 255
-DISTANCES = ("Cosine", "Euclid", "Dot", "Manhattan")
 
 
 def collection_name_check(name: str) -> None:
@@ -42,17 +43,9 @@ def collection_name_check(name: str) -> None:
 
 
 def config_from_request(body: dict[str, Any]) -> dict[str, Any]:
-    """Validate a create-collection body (Qdrant's shape) and return the stored config."""
-    vectors = body.get("vectors")
-    if not isinstance(vectors, dict) or "size" not in vectors:
-        raise BadInput("vectors: a single vector config {\"size\": N, \"distance\": ...} is required")
-    size = vectors.get("size")
-    distance = vectors.get("distance", "Cosine")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise BadInput("vectors.size: must be a positive integer")
-    if distance not in DISTANCES:
-        raise BadInput(f"vectors.distance: unknown variant `{distance}`, expected one of {', '.join(DISTANCES)}")
-    config: dict[str, Any] = {"vectors": {"size": size, "distance": distance}}
+    """Validate a create-collection body (Qdrant's shape) and return the stored config: `vectors`,
+    `sparse_vectors` and `on_disk_payload` as given (node/storage/vectors.py), and the shard counts."""
+    config = vectors_config_parse(body)
     for key in ("shard_number", "replication_factor", "write_consistency_factor"):
         value = body.get(key)
         if value is None:
@@ -74,9 +67,10 @@ class Collection:
     def shard_number(self) -> int:
         return int(self.config["shard_number"])
 
-    @property
-    def vector_size(self) -> int:
-        return int(self.config["vectors"]["size"])
+    @functools.cached_property
+    def vector_spec(self) -> VectorSpec:
+        """The collection's dense and sparse vectors, parsed from its config (which never changes)."""
+        return VectorSpec.from_config(self.config)
 
     def shard_of(self, point_id: PointId) -> int:
         return shard_for_point(point_id, self.shard_number)

@@ -1,13 +1,14 @@
 """One shard's store: points in memory, a write-ahead log and a base file on disk, and its content digest.
 
-Every point is kept in its canonical bytes (`node.protocol.point_content`: msgpack `[id, vector, payload]`,
-payload keys sorted) with its version beside it; its record `(vector: float32 bytes, payload: dict,
-version: int)` is decoded from those bytes on first use (`Records`). Snapshots stream the canonical bytes as
+Every point is kept in its canonical bytes (`node.protocol.point_content`: msgpack `[id, vectors, payload]`,
+payload keys sorted) with its version beside it; its record `(vectors, payload: dict, version: int)` is
+decoded from those bytes on first use (`Records`); vectors are in canonical form (`node.protocol.Vectors`:
+the float32 bytes of the one unnamed vector, or a map of named dense and sparse vectors). Snapshots stream the canonical bytes as
 they are and the digest is one SHA-256 over them in id order, so neither needs per-point work, and a shard
 restored from a snapshot adopts the snapshot's bytes without decoding them.
 
 Every update carries a version (a hybrid clock, see `version_clock`) and gets the shard's next local
-sequence number (`seq`); it is appended to the WAL, applied in memory (last writer wins per point, deletes
+sequence number (`seq`); it is checked (node/storage/operations.py), appended to the WAL, applied in memory (last writer wins per point, deletes
 leave tombstones) and, for durable writes, fsynced before the caller is answered. The digest is computed
 when asked for and kept until the next write. Hooks let a transfer queue every update applied while it runs.
 """
@@ -30,17 +31,24 @@ import msgpack
 
 from node import clock
 from node.errors import ServiceError
-from node.protocol import EMPTY_DIGEST, PointId, contents_digest, ids_sorted, payload_sorted, point_content
+from node.protocol import (
+    EMPTY_DIGEST,
+    PointId,
+    Vectors,
+    contents_digest,
+    ids_sorted,
+    payload_sorted,
+    point_content,
+)
+from node.storage.operations import Operation, operation_check, point_changes
 from node.storage.wal import Wal
 
 BASE_FILE = "points.msgpack"
 BASE_MAGIC = b"SSBASE2\n"
 BASE_FORMAT_VERSION = 2
 
-PointRecord = tuple[bytes, dict[str, Any], int]
+PointRecord = tuple[Vectors, dict[str, Any], int]
 Content = bytes | memoryview  # one point's canonical bytes (a slice of a snapshot or base file after a restore)
-Operation = list[Any]  # [kind, version, data]: ["upsert", v, [[id, vector_bytes, payload], ...]],
-#                        ["delete", v, [ids]], ["set_payload", v, [[id, payload], ...]]
 TOMBSTONE_RETENTION_S = 600
 VERSION_PEER_BITS = 12
 
@@ -79,8 +87,8 @@ def record_decode(point_id: PointId, data: Content, version: int) -> PointRecord
         value = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except (ValueError, msgpack.UnpackException) as error:
         raise CorruptPoint(f"stored point {point_id} is corrupt ({error})") from error
-    if type(value) is not list or len(value) != 3 or value[0] != point_id or type(value[1]) is not bytes \
-            or type(value[2]) is not dict:
+    if type(value) is not list or len(value) != 3 or value[0] != point_id \
+            or type(value[1]) not in (bytes, dict) or type(value[2]) is not dict:
         raise CorruptPoint(f"stored point {point_id} is corrupt (its bytes hold another point or no point)")
     return value[1], value[2], version
 
@@ -331,25 +339,26 @@ class Shard:
     def _apply_memory(self, operation: Operation) -> None:
         kind, version, data = operation
         if kind == "upsert":
-            for point_id, vector, payload in data:
+            for point_id, vectors, payload in data:
                 if self._newer(point_id, version):
-                    self._put(point_id, (vector, payload or {}, version))
+                    self._put(point_id, (vectors, payload or {}, version))
         elif kind == "delete":
             for point_id in data:
                 if self._newer(point_id, version):
                     self._remove(point_id)
                     self.tombstones[point_id] = version
-        elif kind == "set_payload":
-            for point_id, payload in data:
+        else:  # a partial update: only of points that exist
+            for point_id, change in point_changes(kind, data):
                 old = self.points.get(point_id)
                 if old is not None and self._newer(point_id, version):
-                    self._put(point_id, (old[0], {**old[1], **payload}, version))
-        else:
-            raise ValueError(f"unknown shard operation {kind!r}")
+                    vectors, payload = change(old[0], old[1])
+                    self._put(point_id, (vectors, payload, version))
 
     async def apply(self, operation: Operation, durable: bool) -> int:
-        """Apply one update `[kind, version, data]`: WAL append, memory, hooks; fsync when `durable`."""
+        """Apply one update `[kind, version, data]`: check, WAL append, memory, hooks; fsync when `durable`.
+        A malformed operation raises BadInput before anything is written."""
         assert self.wal is not None, "shard is closed"
+        operation_check(operation)
         seq = self.seq + 1
         self.wal.append([seq, *operation])
         self._apply_memory(operation)
