@@ -1,0 +1,77 @@
+"""A move's target killed (SIGKILL) after its restore: the move is aborted and its replica stays removed.
+
+Issue 14 defect 3: killing a move's target after `restored`, or after the queued updates were replayed, gave
+`transfer.aborted.move_target_removed` (Partial -> none), then `replica.update_failed` (none -> Dead) for a
+forwarded write that failed on the dead target, then automatic recovery of that "replica": the shard ended
+with 3 replicas at replication factor 2. A removed replica must stay removed, whatever reports it later:
+failed forwarded writes, the source's retries and abort, or the target itself when it restarts.
+The transfer is held after the phase (`transfer_phase_pause_s`) so the kill lands inside it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cluster.events.recorder import Recorder
+from cluster.launcher import Cluster
+from tests.cluster.helpers import (
+    ClusterApi,
+    Writer,
+    points_make,
+    replica_map,
+    rules_of,
+    wait_converged,
+    wait_true,
+)
+
+PHASE_PAUSE_S = 2.0
+
+
+@pytest.mark.parametrize("phase", ["restored", "queue_replayed"])
+async def test_move_target_killed_after_restore_stays_removed(cluster: Cluster, api: ClusterApi,
+                                                              phase: str) -> None:
+    assert cluster.mqtt_url is not None
+    await api.collection_create("n1", "c", shard_number=1, replication_factor=2)
+    await api.upsert_ok("n1", "c", points_make(range(500)))
+    source, holder = sorted(replica_map(await api.state(), "c")[0])
+    target = next(p for p in (1, 2, 3) if p not in (source, holder))
+    target_name = cluster.name_of(target)
+    await api.settings_set(transfer_phase_pause_s={phase: PHASE_PAUSE_S})
+    async with Recorder(cluster.mqtt_url, cluster.cluster_name, cluster.run_dir / "events.jsonl") as recorder:
+        writer_nodes = [cluster.name_of(source), cluster.name_of(holder)]
+        async with Writer(api, "c", writer_nodes, batch_points=5, pause_s=0.02) as writer:
+            await api.ok("n1", "POST", "/collections/c/cluster",
+                         {"move_shard": {"shard_id": 0, "from_peer_id": source, "to_peer_id": target}})
+            await recorder.wait_event(lambda e: e.get("kind") == "transfer.phase" and e.get("phase") == phase
+                                      and e.get("to") == target, 30.0)
+            await cluster.node_kill(target_name)
+            await recorder.wait_event(lambda e: e.get("kind") == "transfer.aborted" and e.get("to") == target,
+                                      30.0)
+            acked_at_abort = len(writer.acked)
+            await writer.wait_acked(acked_at_abort + 50)
+        await api.settings_set(transfer_phase_pause_s={})
+        await cluster.node_restart(target_name)
+        await writer_after_restart(api, writer_nodes + [target_name])
+        replicas = await wait_converged(api, "c", replicas_per_shard=2, timeout_s=40.0)
+        events = recorder.events
+    assert set(replica_map(await api.state(), "c")[0]) == {source, holder}, replicas
+    decisions = [(to, rule) for peer, to, rule in rules_of(events, "c") if peer == target]
+    removed = decisions.index((None, "transfer.aborted.move_target_removed"))
+    assert decisions[removed + 1:] == [], f"the removed target came back: {decisions}"
+    assert not [e for e in events if e.get("kind") == "transfer.started" and e.get("to") == target
+                and e.get("cause") != "user"], "automatic recovery started toward the removed replica"
+    for node in writer_nodes:
+        assert await api.retrieve_ids(node, "c", writer.acked) == set(writer.acked)
+        assert await api.count(node, "c") >= 500 + len(writer.acked)
+
+
+async def writer_after_restart(api: ClusterApi, nodes: list[str]) -> None:
+    """Writes through every node, the restarted target included, once it answers: none may re-add it."""
+    async def acknowledged() -> bool:
+        status, _ = await api.upsert(nodes[-1], "c", points_make(range(5_000, 5_020), tag="after"))
+        return status == 200
+    await wait_true(acknowledged, 20.0, "a write through the restarted target is acknowledged")
+    for node in nodes:
+        status, reply = await api.upsert(node, "c", points_make(range(6_000, 6_020), tag=node))
+        assert status == 200, reply
+
