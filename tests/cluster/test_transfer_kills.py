@@ -75,3 +75,29 @@ async def writer_after_restart(api: ClusterApi, nodes: list[str]) -> None:
         status, reply = await api.upsert(node, "c", points_make(range(6_000, 6_020), tag=node))
         assert status == 200, reply
 
+
+async def test_a_write_only_a_partial_replica_applied_is_not_acknowledged(cluster: Cluster, api: ClusterApi) -> None:
+    """Found by the transfer torture (replicate, source killed while the target is Partial): with the only
+    Active replica dead, a write applied by the Partial target alone was acknowledged, then lost when the
+    aborted target was re-synced from the source. As Qdrant, an update needs at least one Active replica."""
+    assert cluster.mqtt_url is not None
+    await api.collection_create("n1", "c", shard_number=1, replication_factor=1)
+    await api.upsert_ok("n1", "c", points_make(range(300)))
+    (source,) = replica_map(await api.state(), "c")[0]
+    target = next(p for p in (1, 2, 3) if p != source)
+    source_name, target_name = cluster.name_of(source), cluster.name_of(target)
+    await api.settings_set(transfer_phase_pause_s={"queue_replayed": 10.0})
+    async with Recorder(cluster.mqtt_url, cluster.cluster_name, cluster.run_dir / "partial.jsonl") as recorder:
+        await api.ok(source_name, "POST", "/collections/c/cluster",
+                     {"replicate_shard": {"shard_id": 0, "from_peer_id": source, "to_peer_id": target}})
+        await recorder.wait_event(lambda e: e.get("kind") == "transfer.phase" and e.get("phase") == "queue_replayed"
+                                  and e.get("to") == target, 30.0)
+        await cluster.node_kill(source_name)
+        status, reply = await api.upsert(target_name, "c", points_make(range(1_000, 1_010), tag="partial"))
+        assert status == 500, reply
+        assert "at least one `Active` replica" in reply["status"]["error"]
+        await api.settings_set(transfer_phase_pause_s={})
+        await cluster.node_restart(source_name)
+        await recorder.wait_event(lambda e: e.get("kind") == "transfer.aborted" and e.get("to") == target, 30.0)
+    await wait_converged(api, "c", replicas_per_shard=2, timeout_s=40.0)
+    assert await api.count(target_name, "c") == 300
