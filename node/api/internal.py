@@ -6,6 +6,8 @@ coordinator, forwarded updates and reads between nodes, and the two sides of a s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +19,8 @@ from node.protocol import MSGPACK_CONTENT_TYPE, msgpack_decode, msgpack_encode
 from node.replication.source import transfer_drive
 from node.replication.target import transfer_receive
 from node.storage.points import shard_read
+
+DRIVER_STOP_TIMEOUT_S = 5.0  # a stale transfer driver stops at its next await; this bounds the wait
 
 
 async def shard_digest(request: web.Request) -> web.Response:
@@ -76,14 +80,19 @@ async def shard_read_route(request: web.Request) -> web.Response:
 
 
 async def transfer_start(request: web.Request) -> web.Response:
-    """The coordinator asks this node, the source, to drive a transfer."""
+    """The coordinator asks this node, the source, to drive a transfer. The coordinator asks once per
+    transfer it registers, so a driver still running for the same key drives an earlier transfer that was
+    aborted meanwhile (e.g. waiting between attempts): it is stopped, so that it cannot report its steps
+    for the new one and then quit on the old one's `TransferGone`, leaving the new one without a driver."""
     agent = agent_of(request)
     transfer = await request.json()
     key = (transfer["collection"], transfer["shard_id"], transfer["from"], transfer["to"])
     running = agent.drivers.get(key)
-    if running is None or running.done():
-        agent.drivers[key] = node_of(request).background(transfer_drive(agent, transfer),
-                                                         f"transfer {key}")
+    if running is not None and not running.done():
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(running), DRIVER_STOP_TIMEOUT_S)
+    agent.drivers[key] = node_of(request).background(transfer_drive(agent, transfer), f"transfer {key}")
     return web.json_response({"started": True})
 
 
