@@ -101,3 +101,26 @@ async def test_a_write_only_a_partial_replica_applied_is_not_acknowledged(cluste
         await recorder.wait_event(lambda e: e.get("kind") == "transfer.aborted" and e.get("to") == target, 30.0)
     await wait_converged(api, "c", replicas_per_shard=2, timeout_s=40.0)
     assert await api.count(target_name, "c") == 300
+
+
+async def test_no_recovery_transfer_goes_to_a_peer_that_is_down(cluster: Cluster, api: ClusterApi) -> None:
+    """Issue 18 item 2, also seen in the transfer torture: right after a peer was killed, a write marked its
+    replica Dead and automatic recovery started a transfer toward it on the strength of a health check made
+    before the kill; the transfer could only fail, and blocked the shard meanwhile. A Dead replica is
+    re-synced once its peer is up again."""
+    assert cluster.mqtt_url is not None
+    await api.collection_create("n1", "c", shard_number=1, replication_factor=2)
+    await api.upsert_ok("n1", "c", points_make(range(300)))
+    victim, survivor = sorted(replica_map(await api.state(), "c")[0])
+    victim_name, survivor_name = cluster.name_of(victim), cluster.name_of(survivor)
+    async with Recorder(cluster.mqtt_url, cluster.cluster_name, cluster.run_dir / "down.jsonl") as recorder:
+        await cluster.node_kill(victim_name)
+        status, reply = await api.upsert(survivor_name, "c", points_make(range(1_000, 1_010), tag="down"))
+        assert status == 200, reply
+        await recorder.wait_event(lambda e: e.get("kind") == "replica.state" and e.get("peer") == victim
+                                  and e.get("to") == "Dead", 10.0)
+        with pytest.raises(TimeoutError):
+            await recorder.wait_event(lambda e: e.get("kind") == "transfer.started" and e.get("to") == victim, 3.0)
+        await cluster.node_restart(victim_name)
+        await wait_converged(api, "c", replicas_per_shard=2, timeout_s=30.0)
+    assert await api.count(victim_name, "c") == 310
