@@ -4,7 +4,8 @@ Issue 14 defect 3: killing a move's target after `restored`, or after the queued
 `transfer.aborted.move_target_removed` (Partial -> none), then `replica.update_failed` (none -> Dead) for a
 forwarded write that failed on the dead target, then automatic recovery of that "replica": the shard ended
 with 3 replicas at replication factor 2. A removed replica must stay removed, whatever reports it later:
-failed forwarded writes, the source's retries and abort, or the target itself when it restarts.
+failed forwarded writes, a late failure report from a node whose view predates the abort, the source's
+retries and abort, or the target itself when it restarts with the restored data on its disk.
 The transfer is held after the phase (`transfer_phase_pause_s`) so the kill lands inside it.
 """
 
@@ -17,6 +18,7 @@ from cluster.launcher import Cluster
 from tests.cluster.helpers import (
     ClusterApi,
     Writer,
+    digests_of,
     points_make,
     replica_map,
     rules_of,
@@ -44,6 +46,7 @@ async def test_move_target_killed_after_restore_stays_removed(cluster: Cluster, 
                          {"move_shard": {"shard_id": 0, "from_peer_id": source, "to_peer_id": target}})
             await recorder.wait_event(lambda e: e.get("kind") == "transfer.phase" and e.get("phase") == phase
                                       and e.get("to") == target, 30.0)
+            version_before_kill = int((await api.state())["version"])
             await cluster.node_kill(target_name)
             await recorder.wait_event(lambda e: e.get("kind") == "transfer.aborted" and e.get("to") == target,
                                       30.0)
@@ -53,8 +56,14 @@ async def test_move_target_killed_after_restore_stays_removed(cluster: Cluster, 
         await cluster.node_restart(target_name)
         await writer_after_restart(api, writer_nodes + [target_name])
         replicas = await wait_converged(api, "c", replicas_per_shard=2, timeout_s=40.0)
+        # a failure report about the removed target from a node whose view predates the abort
+        late = {"collection": "c", "shard": 0, "peer": target, "reason": "late report", "reporter": source,
+                "state_version": version_before_kill}
+        assert await api.ok("coordinator", "POST", "/internal/replicas/failed", late) is False
         events = recorder.events
     assert set(replica_map(await api.state(), "c")[0]) == {source, holder}, replicas
+    assert "0" not in (await digests_of(api, [target_name]))[target_name].get("c", {}), \
+        "the restarted target still holds the shard"
     decisions = [(to, rule) for peer, to, rule in rules_of(events, "c") if peer == target]
     removed = decisions.index((None, "transfer.aborted.move_target_removed"))
     assert decisions[removed + 1:] == [], f"the removed target came back: {decisions}"
