@@ -15,8 +15,9 @@ The phases, each made wide enough for the kill by holding the transfer there (`t
 "both" kills one of the two (seeded order), then the other a seeded moment later. The killed nodes are
 restarted after a seeded time, then everything is healed and the cluster left to settle.
 
-A replicate restores a dropped replica (one replica of the shard is dropped first), so that in every run
-the replica count must end equal to the replication factor.
+The collection has 2 shards on 3 nodes. A replicate restores a dropped replica (one replica of the shard
+is dropped first, replication factor 2), so that in every run the replica count must end equal to the
+replication factor; a move runs with a seeded replication factor of 1 (the only copy moves) or 2.
 
 Cost: by default a subset of the combinations chosen by the seed (every kind x victim and every phase at
 least once); `SHARDSIM_TORTURE_ALL=1` runs all 30, `SHARDSIM_TORTURE_ROUNDS=N` N seeded rounds,
@@ -60,10 +61,11 @@ class Combination:
     victim: str
     phase: str
     seed: int
+    replication_factor: int = 2
 
     @property
     def name(self) -> str:
-        return f"{self.kind}-{self.victim}-{self.phase}-seed{self.seed}"
+        return f"{self.kind}-{self.victim}-{self.phase}-rf{self.replication_factor}-seed{self.seed}"
 
 
 def env_int(name: str, default: int) -> int:
@@ -92,7 +94,9 @@ def combinations() -> list[Combination]:
                      for i in range(min(subset, len(pairs) * len(phases)))]
         for kind, victim, phase in picks:
             seed = zlib.crc32(f"{round_seed}/{kind}/{victim}/{phase}".encode()) % 1_000_000
-            chosen.append(Combination(kind, victim, phase, seed))
+            # a move keeps the count with one replica too (the only copy moves); a replicate restores a dropped one
+            factor = random.Random(seed).choice([1, 2]) if kind == "move" else 2
+            chosen.append(Combination(kind, victim, phase, seed, factor))
     return chosen
 
 
@@ -244,9 +248,11 @@ async def wait_killed(ctx: RunContext, killed: asyncio.Event, source: int, targe
 
 
 def scenario_for(combination: Combination) -> Scenario:
-    return Scenario(name=f"torture-{combination.kind}-{combination.victim}-{combination.phase}",
+    return Scenario(name=f"torture-{combination.kind}-{combination.victim}-{combination.phase}-rf"
+                         f"{combination.replication_factor}",
                     description=__doc__ or "", plan=plan_for(combination), nodes=3,
-                    collections={COLLECTION: CollectionSpec(shard_number=2, replication_factor=2,
+                    collections={COLLECTION: CollectionSpec(shard_number=2,
+                                                            replication_factor=combination.replication_factor,
                                                             vector_size=VECTOR_SIZE)},
                     checkers=CHECKERS, grace_s=45.0, timeout_s=150.0)
 
