@@ -12,10 +12,11 @@ from aiohttp import web
 
 from node.api.keys import agent_of, node_of
 from node.api.responses import ok, path_int
-from node.errors import FormatError, NotFound
+from node.errors import BadInput, FormatError, NotFound
 from node.protocol import MSGPACK_CONTENT_TYPE, msgpack_decode, msgpack_encode
 from node.replication.source import transfer_drive
 from node.replication.target import transfer_receive
+from node.storage.operation_checks import operation_check
 from node.storage.points import shard_read
 
 
@@ -62,9 +63,14 @@ async def shard_apply(request: web.Request) -> web.Response:
     if shard is None:
         raise NotFound(f"shard {shard_id} of `{collection.name}` is not on this peer")
     body = await msgpack_body(request)
+    if not isinstance(body, dict) or type(body.get("ops")) is not list:
+        raise BadInput("Malformed apply request: expected {\"ops\": [[kind, version, data], ...], \"durable\"}")
+    operations = body["ops"]
+    for operation in operations:  # all or nothing: every operation is checked before the first is logged
+        operation_check(operation, shard.schema)
     seq = 0
-    for operation in body["ops"]:
-        seq = await shard.apply(list(operation), durable=bool(body.get("durable")))
+    for operation in operations:
+        seq = await shard.apply(operation, durable=bool(body.get("durable")))
     return msgpack_response({"seq": seq})
 
 

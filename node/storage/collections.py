@@ -21,6 +21,7 @@ from typing import Any
 
 from node.errors import BadInput, collection_not_found, shard_not_found
 from node.protocol import PointId, shard_for_point
+from node.storage.operation_checks import OperationSchema
 from node.storage.shard import (
     PointSet,
     Shard,
@@ -75,6 +76,11 @@ class Collection:
     def vector_size(self) -> int:
         return int(self.config["vectors"]["size"])
 
+    @property
+    def schema(self) -> OperationSchema:
+        """What every operation on this collection's shards is checked against before it is logged."""
+        return OperationSchema.from_config(self.config)
+
     def shard_of(self, point_id: PointId) -> int:
         return shard_for_point(point_id, self.shard_number)
 
@@ -96,7 +102,7 @@ class Collection:
         if shard_id not in self.shards:
             directory = self.shard_directory(shard_id)
             shard_directory_repair(directory)
-            self.shards[shard_id] = Shard.open(directory, self.name, shard_id)
+            self.shards[shard_id] = Shard.open(directory, self.name, shard_id, self.schema)
         return self.shards[shard_id]
 
     def shard_close(self, shard_id: int, remove_data: bool) -> None:
@@ -125,9 +131,9 @@ class Collection:
             old.close()
         shard_directory_swap(live, prepared)
         if digest is not None:
-            shard = Shard.adopt(live, self.name, shard_id, seq, points, tombstones or {}, digest)
+            shard = Shard.adopt(live, self.name, shard_id, seq, points, tombstones or {}, digest, self.schema)
         else:
-            shard = Shard.open(live, self.name, shard_id)
+            shard = Shard.open(live, self.name, shard_id, self.schema)
         shard.update_hooks = hooks
         self.shards[shard_id] = shard
         return shard
