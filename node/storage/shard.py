@@ -263,6 +263,8 @@ class Shard:
     def open(cls, directory: Path, collection: str, shard_id: int, schema: OperationSchema | None = None
              ) -> Shard:
         directory.mkdir(parents=True, exist_ok=True)
+        for leftover in directory.glob("*.tmp"):  # a base file or damage mark cut short by a crash
+            leftover.unlink()
         shard = cls(directory, collection, shard_id, schema)
         if (directory / BASE_FILE).exists():
             header, points = base_read(directory / BASE_FILE)
