@@ -24,6 +24,7 @@ from node.replication.seam import ClusterSeam
 from node.settings import NodeSettings
 from node.snapshots.files import partials_clean
 from node.storage.collections import Collection, Storage
+from node.storage.operation_checks import operation_check
 from node.storage.points import shard_read
 from node.storage.shard import Shard, version_clock
 
@@ -132,6 +133,7 @@ class Node:
         version = self.version_next()
         for operation in operations.values():
             operation.insert(1, version)
+            operation_check(operation, collection.schema)  # all shards' operations before any is applied
         if self.cluster is not None:
             await self.cluster.update(collection, operations, wait)
             return version
