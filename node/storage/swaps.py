@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 from pathlib import Path
 
@@ -33,9 +32,12 @@ def prepared_path(shards_dir: Path, shard_id: int, token: str) -> Path:
 
 
 def swap_commit(shards_dir: Path, prepared: dict[int, Path]) -> Path:
-    """Write the marker that commits a swap of every prepared directory (each complete and fsynced)."""
+    """Write the marker that commits a swap of every prepared directory (each complete and fsynced); it is
+    named after their common token (`prepared_path`)."""
     directory_fsync(shards_dir)  # the prepared directories' entries are durable before the marker names them
-    marker = shards_dir / f"{MARKER_PREFIX}{secrets.token_hex(4)}{MARKER_SUFFIX}"
+    tokens = {path.name.split(PREPARED_INFIX, 1)[1] for path in prepared.values()}
+    assert len(tokens) == 1, f"one swap prepares its directories with one token, not {tokens}"
+    marker = shards_dir / f"{MARKER_PREFIX}{tokens.pop()}{MARKER_SUFFIX}"
     temporary = marker.with_name(marker.name + ".tmp")
     with temporary.open("w") as file:
         json.dump({"shards": {str(shard_id): path.name for shard_id, path in sorted(prepared.items())}}, file)

@@ -13,15 +13,9 @@ import msgpack
 
 from cluster.events.recorder import Recorder
 from cluster.launcher import Cluster
+from node.retry import wait_until
 from node.storage.wal import DAMAGE_MARKER
-from tests.cluster.helpers import (
-    ClusterApi,
-    assert_converged,
-    points_make,
-    replica_map,
-    wait_replicas_active,
-    wait_true,
-)
+from tests.cluster.helpers import ClusterApi, points_make, wait_converged
 
 GARBAGE = b"\xc1\xc1 bytes that no msgpack reader accepts"
 
@@ -52,9 +46,9 @@ async def test_a_replica_with_a_damaged_log_is_resynced(cluster: Cluster, api: C
     points = points_make(range(400))
     for start in range(0, 400, 50):  # several log records on every replica
         await api.upsert_ok("n1", "docs", points[start:start + 50])
-    replicas = await wait_replicas_active(api, "docs", replicas_per_shard=2)
-    digests = await assert_converged(api, "docs")
-    victim_peer = sorted(replicas[0])[0]
+    digests = await wait_converged(api, "docs", replicas_per_shard=2)
+    replicas = (await api.state())["collections"]["docs"]["shards"]
+    victim_peer = int(sorted(replicas["0"])[0])
     victim = cluster.name_of(victim_peer)
     shard_dir = cluster.nodes[victim].data_dir / "collections" / "docs" / "shards" / "0"
     await cluster.node_kill(victim)
@@ -73,13 +67,10 @@ async def test_a_replica_with_a_damaged_log_is_resynced(cluster: Cluster, api: C
         await recorder.wait_event(lambda e: e.get("kind") == "transfer.finished" and e.get("to") == victim_peer,
                                   60.0)
 
-    await wait_replicas_active(api, "docs", replicas_per_shard=2)
-    assert await assert_converged(api, "docs") == digests
-    assert replica_map(await api.state(), "docs") == replicas
+    assert await wait_converged(api, "docs", replicas_per_shard=2) == digests
+    assert (await api.state())["collections"]["docs"]["shards"] == replicas
     assert await api.count("n1", "docs") == 400
-
-    async def mark_gone() -> bool:
-        return not (shard_dir / DAMAGE_MARKER).exists()
-    await wait_true(mark_gone, 10.0, "the damage mark left with the re-synced replica")
+    await wait_until(lambda: not (shard_dir / DAMAGE_MARKER).exists(), 10.0,
+                     what="the damage mark gone with the re-synced replica")
     for name, data in other_shards.items():  # the victim's replica of shard 1 (if any) was not touched
         assert (shard_dir.parent / "1" / name).read_bytes() == data, name
