@@ -14,13 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 from node.protocol import shard_digest
+from node.retry import wait_until
 from tests.cluster.helpers import (
     ClusterApi,
     replica_map,
     snapshot_download,
     snapshot_upload,
     wait_converged,
-    wait_true,
 )
 
 CONFIG = {"vectors": {"a": {"size": 4, "distance": "Dot"}, "b": {"size": 2, "distance": "Euclid"}},
@@ -72,7 +72,7 @@ async def test_named_and_sparse_vectors_survive_a_move_and_a_snapshot_recovery(a
 
     async def target_recovering() -> bool:
         return replica_map(await api.state(), "v")[0].get(outsider) == "Recovery"
-    await wait_true(target_recovering, 20.0, "the move's target is in Recovery")
+    await wait_until(target_recovering, 20.0, what="the move's target is in Recovery")
     await api.ok("n1", "PUT", "/collections/v/points/vectors?wait=true", {"points": [
         {"id": 300 - i, "vector": {"s": {"indices": [5, 6], "values": [1.5, 2.5]}}} for i in range(1, 21)]})
     await api.ok("n1", "POST", "/collections/v/points/payload/clear?wait=true", {"points": [299]})
