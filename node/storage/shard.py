@@ -453,20 +453,10 @@ def shard_build_aside(directory: Path, collection: str, shard_id: int, seq: int,
                PointSet.from_records(points))
 
 
-def shard_directory_swap(live: Path, prepared: Path) -> None:
-    """Replace `live` by `prepared` with renames; `shard_directory_repair` finishes a swap cut by a crash."""
-    old = live.with_name(live.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if live.exists():
-        os.replace(live, old)
-    os.replace(prepared, live)
-    directory_fsync(live.parent)
-    shutil.rmtree(old, ignore_errors=True)
-
 
 def shard_directory_repair(live: Path) -> None:
-    """At start-up: put back a shard whose swap was interrupted, and remove half-built ones."""
+    """At start-up: put back a shard whose swap (node/storage/swaps.py) was cut before it committed, and remove
+    half-built ones."""
     old = live.with_name(live.name + ".old")
     if not live.exists() and old.exists():
         os.replace(old, live)
