@@ -1,0 +1,152 @@
+"""Running scenarios in simulation, and proving that a seed replays: `shardsim run X --sim [--check-determinism]`.
+
+`scenario_run_sim` runs one scenario file with the runner's own `run_scenario` on a fresh `SimEngine`: the
+node clock and random source come from the seed (`node.clock.installed`), the event bus is in memory
+(`cluster.sim.bus.installed`), and the cluster is a `SimCluster`. Nothing else differs from a real run:
+the same plan, nemesis, history, checkers and report.
+
+`determinism_check` runs each scenario twice, in two fresh processes with different `PYTHONHASHSEED`s, and
+compares the two `history.jsonl` byte for byte and the two `verdicts.json`; on a difference it prints the
+first differing line of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cluster.runner.run import RunOptions, RunResult, run_scenario
+from cluster.runner.scenario import scenario_load, scenario_paths
+from cluster.sim import bus, engine
+from cluster.sim.cluster import SimCluster
+from node import clock
+
+DETERMINISM_HASH_SEEDS = ("1", "2")
+CHILD_TIMEOUT_S = 1800
+
+
+@dataclasses.dataclass
+class SimRun:
+    """A simulated run's result and what it cost."""
+
+    result: RunResult
+    wall_s: float
+    virtual_s: float
+    steps: int
+
+
+def run_dir_new(options: RunOptions, path: Path, seed: int) -> Path:
+    """A new run folder under `options.runs_dir`, named by the real time (every replay of a seed has the same
+    virtual time, and a folder holds one run: the nodes would find the data of the previous one)."""
+    name = f"{scenario_load(path).name}-seed{seed}-sim-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder, number = options.runs_dir / name, 1
+    while folder.exists():
+        number += 1
+        folder = options.runs_dir / f"{name}-{number}"
+    return folder.resolve()
+
+
+def scenario_run_sim(path: Path, seed: int, options: RunOptions, quiet: bool = False) -> SimRun:
+    """Run the scenario at `path` in simulation with `seed`; the run folder is made under `options.runs_dir`."""
+    loop = engine.SimEngine(seed)
+    options = dataclasses.replace(options, sim=True, cluster_factory=SimCluster,
+                                  run_dir=options.run_dir or run_dir_new(options, path, seed))
+
+    def say(text: str) -> None:
+        if not quiet:
+            print(f"[{loop.time():8.2f}s virtual] {text}", flush=True)
+    started = time.perf_counter()  # the real time this costs (the bench's figure), not part of the run
+    with clock.installed(loop.runtime()), bus.installed(bus.SimBus(loop, seed)):
+        result: RunResult = loop.run(run_scenario(path, seed, options, say))
+        virtual_s = loop.time()
+    return SimRun(result, time.perf_counter() - started, virtual_s, loop.steps)
+
+
+def sim_main(args: argparse.Namespace, verdict_print: Callable[[RunResult], None]) -> list[RunResult]:
+    """`shardsim run --sim`: every scenario of `args.target` in simulation, one after the other."""
+    results = []
+    for path in scenario_paths(args.target):
+        if not args.quiet:
+            print(f"scenario {path} seed {args.seed} (simulated)", flush=True)
+        run = scenario_run_sim(path, args.seed, RunOptions(runs_dir=args.runs_dir, quiet=args.quiet), args.quiet)
+        results.append(run.result)
+        verdict_print(run.result)
+        print(f"  simulated {run.virtual_s:.1f} virtual s in {run.wall_s:.1f} s ({run.steps} steps)", flush=True)
+    return results
+
+
+def process_end(code: int) -> None:
+    """End this process now, after flushing: what killed incarnations left (`engine.GRAVEYARD`) must never be
+    finalized (a collected coroutine runs its `finally`, a collected file flushes its buffer)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if "cluster.sim.engine" in sys.modules and engine.GRAVEYARD:
+        os._exit(code)
+
+
+# -- exact replay ---------------------------------------------------------------------------------------------
+
+def first_difference(a: bytes, b: bytes) -> tuple[int, str, str] | None:
+    """(line number from 1, line of a, line of b) where two files first differ; None when equal."""
+    if a == b:
+        return None
+    lines_a, lines_b = a.decode(errors="replace").splitlines(), b.decode(errors="replace").splitlines()
+    for number, (line_a, line_b) in enumerate(zip(lines_a, lines_b, strict=False), start=1):
+        if line_a != line_b:
+            return number, line_a, line_b
+    number = min(len(lines_a), len(lines_b)) + 1
+    return number, (lines_a[number - 1] if number <= len(lines_a) else "(end of file)"), \
+        (lines_b[number - 1] if number <= len(lines_b) else "(end of file)")
+
+
+def replay_child(path: Path, seed: int, runs_dir: Path, hash_seed: str) -> tuple[int, Path | None, str]:
+    """Run one simulated replay in a fresh process; (exit code, its run folder, the end of its output)."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "cluster.cli", "run", str(path), "--sim", "--seed", str(seed),
+               "--runs-dir", str(runs_dir), "--quiet"]
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
+    folders = sorted(p for p in runs_dir.iterdir() if p.is_dir())
+    tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
+    return done.returncode, (folders[-1] if folders else None), tail
+
+
+def determinism_check(args: argparse.Namespace) -> int:
+    """Every scenario twice in fresh processes; 3 if any replay differs, else the runs' own exit code."""
+    from cluster.runner.cli import exit_code_of_codes  # the runner's priority of exit codes
+    codes: list[int] = []
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for path in scenario_paths(args.target):
+        base = args.runs_dir / f"determinism-{path.stem}-seed{args.seed}-{stamp}"
+        runs = [replay_child(path, args.seed, base / f"replay-{index + 1}", hash_seed)
+                for index, hash_seed in enumerate(DETERMINISM_HASH_SEEDS)]
+        folders = [folder for _code, folder, _tail in runs]
+        if any(folder is None or not (folder / "history.jsonl").exists() for folder in folders):
+            print(f"{path} seed {args.seed}: a replay wrote no history:\n" + "\n".join(t for _c, _f, t in runs))
+            codes.append(3)
+            continue
+        assert folders[0] is not None and folders[1] is not None
+        histories = [(folder / "history.jsonl").read_bytes() for folder in folders if folder is not None]
+        verdicts = [(folder / "verdicts.json").read_bytes() for folder in folders if folder is not None]
+        difference = first_difference(*histories)
+        if difference is None and verdicts[0] == verdicts[1] and runs[0][0] == runs[1][0]:
+            lines = histories[0].count(b"\n")
+            print(f"{path} seed {args.seed}: deterministic ({lines} history lines identical, same verdicts, "
+                  f"exit {runs[0][0]}; PYTHONHASHSEED {' and '.join(DETERMINISM_HASH_SEEDS)})", flush=True)
+            codes.append(runs[0][0])
+            continue
+        print(f"{path} seed {args.seed}: NOT deterministic", flush=True)
+        if difference is not None:
+            number, line_a, line_b = difference
+            print(f"  history.jsonl differs first at line {number}:\n    {folders[0]}: {line_a}\n"
+                  f"    {folders[1]}: {line_b}")
+        else:
+            print(f"  the histories are equal but the verdicts differ: {folders[0]} {folders[1]}")
+        codes.append(3)
+    return exit_code_of_codes(codes)
