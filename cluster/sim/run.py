@@ -18,15 +18,18 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
+from cluster.nemesis import Nemesis
 from cluster.runner.run import RunOptions, RunResult, run_scenario
 from cluster.runner.scenario import scenario_load, scenario_paths
 from cluster.sim import bus, engine
 from cluster.sim.cluster import SimCluster
 from node import clock
 
+T = TypeVar("T")
 DETERMINISM_HASH_SEEDS = ("1", "2")
 CHILD_TIMEOUT_S = 1800
 
@@ -66,6 +69,28 @@ def scenario_run_sim(path: Path, seed: int, options: RunOptions, quiet: bool = F
         result: RunResult = loop.run(run_scenario(path, seed, options, say))
         virtual_s = loop.time()
     return SimRun(result, time.perf_counter() - started, virtual_s, loop.steps)
+
+
+def case_run_sim(case: Callable[[SimCluster, Nemesis], Awaitable[T]], seed: int, run_dir: Path, nodes: int = 3,
+                 **options: Any) -> T:
+    """Run `await case(cluster, nemesis)` on a fresh simulated cluster of `nodes` nodes with `seed` (the pytest
+    plugin's `shardsim_sim`); faults still in force are healed after it. An exception says the seed."""
+    loop = engine.SimEngine(seed)
+
+    async def main() -> T:
+        async with SimCluster(nodes=nodes, run_dir=run_dir, **options) as cluster:
+            nemesis = Nemesis(cluster, cluster.events)
+            try:
+                return await case(cluster, nemesis)
+            finally:
+                await nemesis.heal_all()
+    with clock.installed(loop.runtime()), bus.installed(bus.SimBus(loop, seed)):
+        try:
+            result: T = loop.run(main())
+        except Exception as error:
+            error.add_note(f"(in simulation with seed {seed}: the same seed replays it exactly; logs in {run_dir})")
+            raise
+    return result
 
 
 def sim_main(args: argparse.Namespace, verdict_print: Callable[[RunResult], None]) -> list[RunResult]:

@@ -19,7 +19,7 @@ def unavailable_reason() -> str | None:
     """None when `--sim` can run here; otherwise one sentence saying why and how to get it."""
     if sys.version_info < PYTHON_MIN:
         return (f"the simulation needs Python {PYTHON_MIN[0]}.{PYTHON_MIN[1]}+ (simloop), this is "
-                f"{sys.version_info.major}.{sys.version_info.minor}: {HOW_TO}")
+                f"{sys.version_info[0]}.{sys.version_info[1]}: {HOW_TO}")
     try:
         version = importlib.metadata.version("simloop")
     except importlib.metadata.PackageNotFoundError:
