@@ -78,7 +78,8 @@ def case_run_sim(case: Callable[[SimCluster, Nemesis], Awaitable[T]], seed: int,
     loop = engine.SimEngine(seed)
 
     async def main() -> T:
-        async with SimCluster(nodes=nodes, run_dir=run_dir, **options) as cluster:
+        cluster = SimCluster(nodes=nodes, run_dir=run_dir, **options)
+        async with cluster:
             nemesis = Nemesis(cluster, cluster.events)
             try:
                 return await case(cluster, nemesis)
