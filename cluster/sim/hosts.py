@@ -62,6 +62,7 @@ def node_boot(host: str, argv: list[str]) -> Boot:
 def coordinator_boot(host: str, argv: list[str]) -> Boot:
     """`python -m cluster.coordinator ARGV` on `host`."""
     async def boot() -> None:
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
         args = coordinator_parser().parse_args(argv)
         settings = settings_from_namespace(CoordinatorSettings, args, db_path=args.db_path.resolve())
         await app_serve(coordinator_app_build(Coordinator(settings)), host, settings.port, shutdown_timeout_s=3.0)
