@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from node import clock
 from node.protocol import PRIORITY_DEFAULT, PRIORITY_DEFAULT_CHOICES
 
 PHASE_NAMES = ("setup", "workload", "heal", "grace", "final", "check")
@@ -47,7 +47,7 @@ class HistoryWriter:
 
     def __init__(self, path: Path, clock_start_s: float | None = None) -> None:
         self.path = Path(path)
-        self.clock_start_s = time.monotonic() if clock_start_s is None else clock_start_s
+        self.clock_start_s = clock.monotonic() if clock_start_s is None else clock_start_s
         self._file: IO[str] | None = None
         self._op_id_next = 0
 
@@ -65,7 +65,7 @@ class HistoryWriter:
             self._file = None
 
     def time_now_s(self) -> float:
-        return round(time.monotonic() - self.clock_start_s, 6)
+        return round(clock.monotonic() - self.clock_start_s, 6)
 
     def record(self, record: dict[str, Any]) -> dict[str, Any]:
         """Write one record as it is (it must already have `type` and `time`)."""

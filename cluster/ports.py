@@ -3,13 +3,21 @@
 Binding port 0, reading the port and closing races with everything else that binds port 0 meanwhile (the
 fault proxy's links do). So a port for a process is chosen below the kernel's ephemeral range when there is
 room, where no port-0 listener and no outgoing connection can take it before the process binds it.
+
+`site_port` is the port an aiohttp site listens on: the one asked for, or, for port 0, the one the kernel
+chose (a simulated network has no real sockets to read back, so there a port must be given).
 """
 
 from __future__ import annotations
 
-import random
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from node import clock
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 PORT_LOW = 10_000  # ports handed to processes are chosen from PORT_LOW up to the kernel's ephemeral range
 PORT_ATTEMPTS_MAX = 200
@@ -42,7 +50,7 @@ def port_for_process(taken: set[int]) -> int:
     low = ephemeral_port_low()
     for _ in range(PORT_ATTEMPTS_MAX):
         if low - PORT_LOW >= 1000:
-            port = random.randrange(PORT_LOW, low)
+            port = PORT_LOW + clock.randbelow(low - PORT_LOW)
         else:
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
                 probe.bind(("127.0.0.1", 0))
@@ -50,3 +58,12 @@ def port_for_process(taken: set[int]) -> int:
         if port not in taken and port_bindable(port):
             return port
     raise OSError(f"no free port found on 127.0.0.1 after {PORT_ATTEMPTS_MAX} attempts")
+
+
+def site_port(runner: web.AppRunner, port_requested: int) -> int:
+    """The port `runner`'s site listens on: `port_requested`, or the one bound for port 0 (real sockets only)."""
+    if port_requested != 0:
+        return port_requested
+    if not runner.addresses:
+        raise OSError("port 0 needs real sockets to read the bound port back; give a port")
+    return int(runner.addresses[0][1])

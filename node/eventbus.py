@@ -1,7 +1,8 @@
 """The event publisher: puts everything that happens on the MQTT event bus, without ever blocking.
 
 Nodes, the coordinator, the launcher, the nemesis and the client harness all publish through this one class
-(docs/events.md), so it imports nothing from `node/` or `cluster/` but the waits of `node.retry`.
+(docs/events.md), so it imports nothing from `node/` or `cluster/` but the waits of `node.retry` and the
+clock of `node.clock`.
 Topics are `shardsim/{cluster}/{source}/{kind}` and payloads are JSON objects
 `{"ts", "source", "kind", ...fields}`, readable with `mosquitto_sub -t 'shardsim/#' -v`. Delivery is QoS 1
 (at least once).
@@ -20,8 +21,6 @@ import asyncio
 import json
 import keyword
 import logging
-import time
-import uuid
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
@@ -29,6 +28,7 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
+from node import clock
 from node.retry import Backoff
 
 TOPIC_ROOT = "shardsim"
@@ -95,7 +95,7 @@ def payload_encode(source: str, kind: str, fields: Mapping[str, Any]) -> bytes:
     A field named like a Python keyword plus `_` (`from_`) is renamed to the keyword (`from`), so callers
     can write `publish("replica.state", from_="Active", to="Dead")`.
     """
-    payload: dict[str, Any] = {"ts": time.time(), "source": source, "kind": kind}
+    payload: dict[str, Any] = {"ts": clock.now(), "source": source, "kind": kind}
     for name, value in fields.items():
         if name.endswith("_") and keyword.iskeyword(name[:-1]):
             name = name[:-1]
@@ -131,7 +131,7 @@ class EventPublisher:
         self._inflight: list[Message] = []
         self._reconnect_s_max = reconnect_s_max
         self._reconnect = Backoff(first_s=RECONNECT_S_MIN, factor=2.0, max_s=reconnect_s_max)
-        self._identifier = f"shardsim-{source.replace('/', '-')}-{uuid.uuid4().hex[:8]}"
+        self._identifier = f"shardsim-{source.replace('/', '-')}-{clock.uuid4().hex[:8]}"
         self._dropped_count = 0
         self._published_count = 0
         self._connected = False

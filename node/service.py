@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import aiohttp
 
+from node import logs
 from node.errors import ServiceError
 from node.eventbus import EventPublisher
 from node.replication.seam import ClusterSeam
@@ -75,7 +76,7 @@ class Node:
         self.events = EventPublisher(settings.mqtt_url, settings.cluster_name, f"node/{self.peer_id}")
         self.session: aiohttp.ClientSession | None = None
         self.tasks: asyncio.TaskGroup | None = None
-        self.owned_tasks: set[asyncio.Task[Any]] = set()
+        self.owned_tasks: dict[asyncio.Task[Any], None] = {}  # an insertion-ordered set: cancelled in start order
         self.locks: dict[LockKey, asyncio.Lock] = {}
         self.version_last = 0
         self.ready = False
@@ -85,6 +86,7 @@ class Node:
     # -- lifecycle ----------------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Node]:
+        logs.host_set(self.name)  # lines logged by this node's tasks say which host it is (node/logs.py)
         self.storage.load(all_shards_local=not self.settings.clustered)
         partials_clean(self.settings.snapshots_dir)
         self.settings.snapshots_dir.mkdir(parents=True, exist_ok=True)
@@ -131,8 +133,8 @@ class Node:
             coroutine.close()
             raise ServiceError("node is not running")
         task = self.tasks.create_task(_guarded(coroutine, name), name=f"node:{name}")
-        self.owned_tasks.add(task)
-        task.add_done_callback(self.owned_tasks.discard)
+        self.owned_tasks[task] = None
+        task.add_done_callback(lambda done: self.owned_tasks.pop(done, None))
         return task
 
     def lock(self, key: LockKey) -> asyncio.Lock:

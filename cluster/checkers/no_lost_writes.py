@@ -17,7 +17,7 @@ from typing import Any
 
 from cluster.checkers.result import CheckResult
 from cluster.history import Op, history_finals, history_ops
-from node.protocol import PointId, payload_canonical, point_id_normalize
+from node.protocol import PointId, ids_sorted, payload_canonical, point_id_normalize
 
 NAME = "no_lost_writes"
 
@@ -96,7 +96,7 @@ def check(history: list[dict[str, Any]]) -> CheckResult:
     for collection, read in reads.items():
         final_points = {point_id_normalize(k): point_content(v) for k, v in (read.get("points") or {}).items()}
         writes = writes_by_id(ops, str(collection))
-        for point_id in set(writes) | set(final_points):
+        for point_id in ids_sorted(set(writes) | set(final_points)):  # in id order: the report is replayable
             checked += 1
             problem = id_verdict(writes.get(point_id, []), final_points.get(point_id))
             if problem is not None:

@@ -26,11 +26,13 @@ from cluster.coordinator.pusher import Pusher
 from cluster.coordinator.state import ClusterState, Decision
 from cluster.coordinator.store import StateStore
 from cluster.coordinator.transfers import Transfers
+from node import logs
 from node.eventbus import EventPublisher
 from node.protocol import PRIORITY_DEFAULT, PRIORITY_DEFAULT_CHOICES
 from node.settings_args import setting
 
 T = TypeVar("T")
+COORDINATOR_HOST = "coordinator"  # its name in log lines (node/logs.py)
 
 
 @dataclass
@@ -98,6 +100,7 @@ class Coordinator:
     # -- lifecycle ----------------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Coordinator]:
+        logs.host_set(COORDINATOR_HOST)  # lines logged by its tasks say which host it is (node/logs.py)
         timeout = aiohttp.ClientTimeout(total=self.settings.call_timeout_s)
         async with self.events, aiohttp.ClientSession(timeout=timeout) as session, \
                 asyncio.TaskGroup() as tasks:

@@ -33,13 +33,13 @@ class Pusher:
         self.failed_version: dict[int, int] = {}  # the newest version whose push to the peer failed
         self.changed: dict[int, asyncio.Event] = {}
         self.acked_changed = asyncio.Condition()
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: dict[asyncio.Task[None], None] = {}  # an insertion-ordered set: cancelled in start order
 
     def peer_ensure(self, peer_id: int, tasks: asyncio.TaskGroup) -> None:
         if peer_id not in self.changed:
             self.changed[peer_id] = asyncio.Event()
             task = tasks.create_task(self._worker(peer_id), name=f"push:{peer_id}")
-            self.tasks.add(task)
+            self.tasks[task] = None
 
     def poke(self) -> None:
         for event in self.changed.values():

@@ -15,7 +15,6 @@ re-raise the same error to its client in Qdrant's words.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -24,6 +23,7 @@ from aiohttp import web
 from cluster.coordinator import operations
 from cluster.coordinator.engine import Coordinator
 from cluster.coordinator.operations import OperationError
+from node import clock
 from node.protocol import TransferKey
 
 COORDINATOR = web.AppKey("coordinator", Coordinator)
@@ -154,7 +154,7 @@ async def recovery_step(request: web.Request) -> web.Response:
         return reply(True, await coordinator.recovery_abort(name, previous, peer, reason))
     given = str(body["priority"]) if body.get("priority") else None
     chosen = await coordinator.recovery_finish(name, peer, shards, previous, given, str(body.get("kind", "shard")))
-    return reply({"priority": chosen, "time": time.time()}, coordinator.state.version)
+    return reply({"priority": chosen, "time": clock.now()}, coordinator.state.version)
 
 
 def app_build(coordinator: Coordinator) -> web.Application:

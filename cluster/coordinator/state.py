@@ -10,10 +10,10 @@ events, reports and the teaching step mode can say why.
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from node import clock
 from node.protocol import PRIORITY_DEFAULT, ReplicaState, TransferKey, shard_replicas
 
 
@@ -133,7 +133,7 @@ class ClusterState:
                      method: str = "snapshot", reason: str = "user") -> dict[str, Any]:
         transfer = {"collection": name, "shard_id": shard, "from": source, "to": target, "sync": sync,
                     "method": method, "phase": "started", "bytes": 0, "bytes_total": None, "attempt": 1,
-                    "reason": reason, "started_at": time.time(), "comment": "started"}
+                    "reason": reason, "started_at": clock.now(), "comment": "started"}
         self.data["transfers"].append(transfer)
         return transfer
 

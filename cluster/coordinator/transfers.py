@@ -12,7 +12,6 @@ operations.py; `Transfers` adds their order, the acks and the backoff. It sees t
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -20,6 +19,7 @@ import aiohttp
 
 from cluster.coordinator import operations
 from cluster.coordinator.state import ClusterState
+from node import clock as node_clock
 from node.eventbus import EventPublisher
 from node.protocol import TransferKey, transfer_retry_wait_s
 from node.retry import Backoff
@@ -77,7 +77,7 @@ def event_fields(state: ClusterState, kind: str, transfer: dict[str, Any], extra
 class Transfers:
     """Starts, records and aborts transfers, and keeps the automatic-recovery backoff of each replica."""
 
-    def __init__(self, core: Core, backoff_s_max: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, core: Core, backoff_s_max: float, clock: Callable[[], float] = node_clock.now) -> None:
         self.core = core
         self.backoff = Backoff(first_s=1.0, factor=2.0, max_s=backoff_s_max)
         self.clock = clock

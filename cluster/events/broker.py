@@ -43,19 +43,19 @@ class _ClosingBroker(Broker):
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
-        self.client_writers: set[asyncio.StreamWriter] = set()
+        self.client_writers: dict[asyncio.StreamWriter, None] = {}  # an insertion-ordered set
 
     async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                                listener_name: str) -> None:
-        self.client_writers.add(writer)
+        self.client_writers[writer] = None
         try:
             await super().stream_connected(reader, writer, listener_name)
         finally:
-            self.client_writers.discard(writer)
+            self.client_writers.pop(writer, None)
             writer.close()
 
     def client_writers_close(self) -> None:
-        for writer in self.client_writers:
+        for writer in list(self.client_writers):
             writer.close()
         self.client_writers.clear()
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from cluster.events.subscriber import bus_args_add, events_stream, topic_filter
 from cluster.events.view import ClusterView
+from node import clock
 
 REDRAW_S_MIN = 0.2
 ENVELOPE_FIELDS = ("ts", "source", "kind", "topic", "recv_ts")
@@ -38,11 +39,11 @@ def stream_args_add(parser: argparse.ArgumentParser) -> None:
 def event_line(event: dict[str, Any]) -> str:
     """`HH:MM:SS.mmm source kind field=value ...`; strings with spaces are JSON-quoted."""
     ts = event.get("ts")
-    clock = "--:--:--.---"
+    stamp = "--:--:--.---"
     if isinstance(ts, int | float):
-        clock = time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
+        stamp = time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
     fields = " ".join(f"{name}={_field_text(value)}" for name, value in event.items() if name not in ENVELOPE_FIELDS)
-    return f"{clock} {event.get('source', '?')} {event.get('kind', '?')} {fields}".rstrip()
+    return f"{stamp} {event.get('source', '?')} {event.get('kind', '?')} {fields}".rstrip()
 
 
 def _field_text(value: Any) -> str:
@@ -85,9 +86,9 @@ def watch_main(args: argparse.Namespace) -> int:
     def fold(event: dict[str, Any]) -> None:
         nonlocal last_draw
         view.apply(event)
-        if time.monotonic() - last_draw >= REDRAW_S_MIN:
+        if clock.monotonic() - last_draw >= REDRAW_S_MIN:
             _draw(view, args.cluster_name, color)
-            last_draw = time.monotonic()
+            last_draw = clock.monotonic()
 
     _draw(view, args.cluster_name, color)
     status = _run(_consume(args, None, fold))

@@ -14,13 +14,12 @@ import asyncio
 import json
 import logging
 import os
-import time
-import uuid
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import aiomqtt
 
+from node import clock
 from node.eventbus import TOPIC_ROOT, mqtt_client, parse_mqtt_url
 from node.retry import Backoff
 
@@ -75,7 +74,7 @@ async def events_stream(mqtt_url: str, cluster: str | None = None, kinds: set[st
     Close the iterator (`contextlib.aclosing`) to disconnect promptly.
     """
     host, port = parse_mqtt_url(mqtt_url)
-    identifier = f"shardsim-sub-{uuid.uuid4().hex[:8]}"
+    identifier = f"shardsim-sub-{clock.uuid4().hex[:8]}"
     failures = 0  # since the last subscription
     while True:
         try:
@@ -87,7 +86,7 @@ async def events_stream(mqtt_url: str, cluster: str | None = None, kinds: set[st
                 if on_subscribed is not None:
                     on_subscribed()
                 async for message in client.messages:
-                    event = event_decode(str(message.topic), _payload_bytes(message.payload), time.time())
+                    event = event_decode(str(message.topic), _payload_bytes(message.payload), clock.now())
                     if event is None:
                         log.warning("ignoring a non-JSON event on %s", message.topic)
                     elif kinds is None or event.get("kind") in kinds:

@@ -20,7 +20,6 @@ import os
 import signal
 import socket
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from cluster.launcher.external import cluster_from_args, external_args_add
 from cluster.launcher.processes import ProcessFailed
 from cluster.proxy.client import ToxiproxyError
 from cluster.ui.server import live_page_args_add, live_page_start
+from node import clock
 from node.protocol import PRIORITY_DEFAULT, PRIORITY_DEFAULT_CHOICES
 
 WATCH_INTERVAL_S = 0.5
@@ -134,12 +134,12 @@ async def up(args: argparse.Namespace) -> int:
         cluster = cluster_from_args(args, nodes=args.nodes, run_dir=args.run_dir or run_dir_default("up"),
                                     base_port=args.base_port, default_priority=args.default_priority,
                                     transfers_limit=args.transfers_limit, ready_timeout_s=args.ready_timeout_s)
-        began = time.monotonic()
+        began = clock.monotonic()
         async with cluster:
             started = True
             described = endpoints_describe(cluster)
             (cluster.run_dir / "endpoints.json").write_text(json.dumps(described, indent=2) + "\n")
-            print(endpoints_text(described, time.monotonic() - began, args.default_priority), flush=True)
+            print(endpoints_text(described, clock.monotonic() - began, args.default_priority), flush=True)
             await watch_processes(cluster, stop)
             print("shardsim up: stopping", flush=True)
     return EXIT_OK

@@ -35,6 +35,7 @@ from cluster.launcher.processes import ChildProcess, ProcessNotOwned, wait_http_
 from cluster.ports import port_for_process
 from cluster.proxy.client import ToxiproxyClient
 from cluster.proxy.server import ProxyServer
+from node import clock
 from node.eventbus import EventPublisher
 from node.protocol import PRIORITY_DEFAULT
 from node.retry import Backoff, WaitTimeout, retry, wait_until
@@ -48,7 +49,7 @@ class ClusterNotReady(Exception):
 
 
 def run_dir_default(prefix: str = "run") -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    stamp = dt.datetime.fromtimestamp(clock.now()).strftime("%Y%m%d-%H%M%S-%f")
     return Path("runs") / f"{prefix}-{stamp}"
 
 

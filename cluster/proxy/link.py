@@ -174,7 +174,7 @@ class Link:
         """A toxic was added to the proxy: it applies to this link with probability `toxicity`."""
         if self.closing or self.rng.random() >= toxic.toxicity:
             return
-        stage = stage_new(toxic, self.pipes[toxic.stream], self.rng)
+        stage = stage_new(toxic, self.pipes[toxic.stream], random.Random(self.rng.getrandbits(64)))
         self._stages[toxic.name] = stage
         stage.activate()
         self._stages_order(toxic.stream, order)

@@ -4,6 +4,11 @@ Part of `cluster.proxy`, owned by the `ProxyRegistry`. A proxy owns its link tas
 awaited on `stop`). `enabled: false` means the listener is closed (new connections are refused) and every
 open link is closed; `start` binds again, on the port it had (port 0 is replaced by the real port at the
 first start, as in Toxiproxy). Toxics added, updated or removed reach the open links at once.
+
+Replayable: toxicity and jitter draw from a `random.Random` per link (one per toxic on it), seeded from the
+proxy's, itself seeded from `node.clock.rng()`, so a simulation's seed replays every draw. Links and their
+tasks are kept in insertion order, so they are closed in the order they were opened. In a simulation (no real
+sockets) the listener binds the given port without `SO_REUSEADDR` and the listen address is kept as given.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from cluster.proxy import errors
 from cluster.proxy.link import Link
 from cluster.proxy.metrics import MetricsRow, ProxyMetrics
 from cluster.proxy.toxics import Toxic, toxic_updated
+from node import clock
 
 STOP_TIMEOUT_S = 10.0
 
@@ -38,7 +44,8 @@ def address_join(host: str, port: int) -> str:
 class Proxy:
     """A named TCP proxy from `listen` to `upstream`."""
 
-    def __init__(self, name: str, listen: str, upstream: str) -> None:
+    def __init__(self, name: str, listen: str, upstream: str, reuse_address: bool | None = None) -> None:
+        """`reuse_address`: bind with SO_REUSEADDR; by default, in real mode only (a simulation has none)."""
         address_split(listen, "listen")
         self.upstream_address = address_split(upstream, "upstream")
         self.name = name
@@ -47,10 +54,11 @@ class Proxy:
         self.enabled = False
         self.toxics: list[Toxic] = []
         self.metrics = ProxyMetrics()
-        self._rng = random.Random()
+        self._rng = random.Random(clock.rng().getrandbits(64))
+        self._reuse_address = not clock.simulated() if reuse_address is None else reuse_address
         self._server: asyncio.Server | None = None
-        self._links: set[Link] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._links: dict[Link, None] = {}  # insertion-ordered sets: closed in the order opened
+        self._tasks: dict[asyncio.Task[None], None] = {}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,11 +79,16 @@ class Proxy:
         if self.enabled:
             return
         host, port = address_split(self.listen, "listen")
-        self._server = await asyncio.get_running_loop().create_server(
-            self._link_accept, host or None, port, reuse_address=True
+        server = await asyncio.get_running_loop().create_server(
+            self._link_accept, host or None, port, reuse_address=self._reuse_address
         )
-        sock_host, sock_port = self._server.sockets[0].getsockname()[:2]
-        self.listen = address_join(host if not host else sock_host, sock_port)
+        if server.sockets:  # real sockets: the address bound (port 0 becomes the port chosen)
+            sock_host, sock_port = server.sockets[0].getsockname()[:2]
+            self.listen = address_join(host if not host else sock_host, sock_port)
+        elif port == 0:  # a simulated network has no ephemeral ports to read back
+            server.close()
+            raise OSError(f"proxy {self.name}: port 0 needs real sockets; give a port")
+        self._server = server
         self.enabled = True
 
     async def stop(self) -> None:
@@ -113,13 +126,15 @@ class Proxy:
         if not tasks:
             return
         _, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
-        for task in pending:
-            task.cancel()
+        for task in tasks:  # in start order, not the pending set's (memory address) order
+            if task in pending:
+                task.cancel()
         if pending:
             await asyncio.wait(pending)
 
     def _link_accept(self) -> asyncio.Protocol:
-        link = Link(self.upstream_address, self.metrics, self._rng, on_accepted=self._link_run)
+        link_rng = random.Random(self._rng.getrandbits(64))
+        link = Link(self.upstream_address, self.metrics, link_rng, on_accepted=self._link_run)
         for toxic in self.toxics:
             link.toxic_offer(toxic, self.toxics)
         return link.client
@@ -127,16 +142,16 @@ class Proxy:
     def _link_run(self, link: Link) -> None:
         if not self.enabled:
             link.close(flush=False)
-        self._links.add(link)
+        self._links[link] = None
         self.metrics.connections_total += 1
         self.metrics.connections_open += 1
         task = asyncio.get_running_loop().create_task(link.run(), name=f"proxy {self.name} link")
-        self._tasks.add(task)
+        self._tasks[task] = None
         task.add_done_callback(lambda done: self._link_done(link, done))
 
     def _link_done(self, link: Link, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._links.discard(link)
+        self._tasks.pop(task, None)
+        self._links.pop(link, None)
         self.metrics.connections_open -= 1
         if not task.cancelled() and task.exception() is not None:
             log.error("proxy %s: a link failed", self.name, exc_info=task.exception())

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cluster.ports import site_port
 from cluster.proxy.api import app_build
 from cluster.proxy.registry import ProxyRegistry
 
@@ -40,11 +41,11 @@ class ProxyServer:
         try:
             site = web.TCPSite(runner, self.host, self._port_requested)
             await site.start()
+            self._port = site_port(runner, self._port_requested)
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
-        self._port = runner.addresses[0][1]
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import os
 import sys
-import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from cluster.runner.run import RunOptions, RunResult, run_scenario
 from cluster.runner.scenario import scenario_paths
 from cluster.runner.step import StepController
 from cluster.ui.server import live_page_args_add, live_page_start
+from node import clock
 
 EXIT_PRIORITY = {1: 0, 2: 1, 3: 2, 0: 3}  # correctness first, then liveness, then the tool
 
@@ -58,11 +58,11 @@ class Progress:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.started = time.monotonic()
+        self.started = clock.monotonic()
 
     def say(self, text: str) -> None:
         if not self.quiet:
-            print(f"[{time.monotonic() - self.started:7.2f}s] {text}", flush=True)
+            print(f"[{clock.monotonic() - self.started:7.2f}s] {text}", flush=True)
 
     def on_event(self, event: Event) -> None:
         line = event_line(event)
@@ -181,7 +181,7 @@ def sim_run_main(args: argparse.Namespace) -> int:
         return 3
     from cluster.sim import run as sim_run
     if args.check_determinism:
-        code = sim_run.determinism_check(args)
+        code = exit_code_of_codes(sim_run.determinism_check(args))
     else:
         results = sim_run.sim_main(args, verdict_print)
         summary_print(results)

@@ -23,6 +23,7 @@ from cluster.nemesis import Nemesis
 from cluster.runner.client import Outcome, WorkloadClient
 from cluster.runner.events import Event, EventPump, Predicate
 from cluster.runner.scenario import Scenario
+from node import clock
 from node.protocol import ReplicaState, cluster_info_replicas
 from node.retry import WaitTimeout, wait_until
 
@@ -49,7 +50,7 @@ class RunContext:
     session: aiohttp.ClientSession
     run_dir: Path
     log: Callable[[str], None]
-    rng: random.Random = field(default_factory=random.Random)
+    rng: random.Random = field(default_factory=lambda: random.Random(clock.rng().getrandbits(64)))
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     processes: itertools.count = field(default_factory=lambda: itertools.count(1))
 

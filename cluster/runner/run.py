@@ -12,7 +12,6 @@ import asyncio
 import datetime as dt
 import logging
 import random
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from cluster.runner.context import RunContext, ScenarioError
 from cluster.runner.events import Event, EventPump
 from cluster.runner.observe import points_read_all, replicas_observe, snapshot_files_observe
 from cluster.runner.scenario import Scenario, scenario_load
+from node import clock
 from node.eventbus import EventPublisher
 from node.protocol import ReplicaState, TransferKey
 
@@ -72,12 +72,12 @@ def replay_command(path: Path, seed: int, sim: bool = False) -> str:
 
 
 def run_dir_for(options: RunOptions, scenario: Scenario, seed: int) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = dt.datetime.fromtimestamp(clock.now()).strftime("%Y%m%d-%H%M%S")
     return (options.runs_dir / f"{scenario.name}-seed{seed}-{stamp}").resolve()
 
 
 async def run_scenario(path: Path, seed: int, options: RunOptions, say: Callable[[str], None]) -> RunResult:
-    started = time.monotonic()
+    started = clock.monotonic()
     scenario = scenario_load(path)
     run_dir = options.run_dir or run_dir_for(options, scenario, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -104,7 +104,7 @@ async def run_scenario(path: Path, seed: int, options: RunOptions, say: Callable
         exit_kind = "liveness"
     report = report_write(run_dir, records, results, exit_kind)
     return RunResult(scenario.name, seed, run_dir, exit_kind, EXIT_CODES.get(exit_kind, 3), results,
-                     time.monotonic() - started, command, report, error)
+                     clock.monotonic() - started, command, report, error)
 
 
 async def run_cluster(scenario: Scenario, seed: int, run_dir: Path, command: str, history: HistoryWriter,

@@ -47,7 +47,8 @@ class SimRun:
 def run_dir_new(options: RunOptions, path: Path, seed: int) -> Path:
     """A new run folder under `options.runs_dir`, named by the real time (every replay of a seed has the same
     virtual time, and a folder holds one run: the nodes would find the data of the previous one)."""
-    name = f"{scenario_load(path).name}-seed{seed}-sim-{time.strftime('%Y%m%d-%H%M%S')}"
+    stamp = time.strftime("%Y%m%d-%H%M%S")  # not simulated: the folder is named by when the user ran it
+    name = f"{scenario_load(path).name}-seed{seed}-sim-{stamp}"
     folder, number = options.runs_dir / name, 1
     while folder.exists():
         number += 1
@@ -64,11 +65,12 @@ def scenario_run_sim(path: Path, seed: int, options: RunOptions, quiet: bool = F
     def say(text: str) -> None:
         if not quiet:
             print(f"[{loop.time():8.2f}s virtual] {text}", flush=True)
-    started = time.perf_counter()  # the real time this costs (the bench's figure), not part of the run
+    started = time.perf_counter()  # not simulated: the real time the run costs (the bench's figure)
     with clock.installed(loop.runtime()), bus.installed(bus.SimBus(loop, seed)):
         result: RunResult = loop.run(run_scenario(path, seed, options, say))
         virtual_s = loop.time()
-    return SimRun(result, time.perf_counter() - started, virtual_s, loop.steps)
+    wall_s = time.perf_counter() - started  # not simulated: as above
+    return SimRun(result, wall_s, virtual_s, loop.steps)
 
 
 def case_run_sim(case: Callable[[SimCluster, Nemesis], Awaitable[T]], seed: int, run_dir: Path, nodes: int = 3,
@@ -143,11 +145,10 @@ def replay_child(path: Path, seed: int, runs_dir: Path, hash_seed: str) -> tuple
     return done.returncode, (folders[-1] if folders else None), tail
 
 
-def determinism_check(args: argparse.Namespace) -> int:
-    """Every scenario twice in fresh processes; 3 if any replay differs, else the runs' own exit code."""
-    from cluster.runner.cli import exit_code_of_codes  # the runner's priority of exit codes
+def determinism_check(args: argparse.Namespace) -> list[int]:
+    """Every scenario twice in fresh processes; per scenario 3 if its replays differ, else the runs' exit code."""
     codes: list[int] = []
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = time.strftime("%Y%m%d-%H%M%S")  # not simulated: names the folder of the two replays
     for path in scenario_paths(args.target):
         base = args.runs_dir / f"determinism-{path.stem}-seed{args.seed}-{stamp}"
         runs = [replay_child(path, args.seed, base / f"replay-{index + 1}", hash_seed)
@@ -175,4 +176,4 @@ def determinism_check(args: argparse.Namespace) -> int:
         else:
             print(f"  the histories are equal but the verdicts differ: {folders[0]} {folders[1]}")
         codes.append(3)
-    return exit_code_of_codes(codes)
+    return codes

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+
+from node import clock
 
 EVENTS_MAX_DEFAULT = 5000
 QUEUE_MAX_DEFAULT = 2000
@@ -48,7 +49,7 @@ class Replay:
 class EventBuffer:
     events_max: int = EVENTS_MAX_DEFAULT
     queue_max: int = QUEUE_MAX_DEFAULT
-    boot: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    boot: str = field(default_factory=lambda: clock.uuid4().hex[:8])
     _events: deque[BufferedEvent] = field(init=False)
     _subscriptions: list[Subscription] = field(default_factory=list, init=False)
     _seq_last: int = field(default=0, init=False)

@@ -20,6 +20,7 @@ from types import TracebackType
 from aiohttp import web
 
 from cluster.events.subscriber import bus_args_add, events_stream, topic_filter
+from cluster.ports import site_port
 from cluster.ui.buffer import EVENTS_MAX_DEFAULT, EventBuffer
 from cluster.ui.page import page_html
 from cluster.ui.sse import CLUSTER_NAME, EVENT_BUFFER, events_handler
@@ -111,7 +112,7 @@ class UiServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        self._port = int(self._runner.addresses[0][1])
+        self._port = site_port(self._runner, self._port)
         log.info("shardsim ui on %s for %s", self.url, topic_filter(self._cluster))
 
     async def _page_handler(self, request: web.Request) -> web.Response:

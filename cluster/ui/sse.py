@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 
 from aiohttp import web
 
 from cluster.ui.buffer import BufferedEvent, EventBuffer, Subscription
+from node import clock
 
 HEARTBEAT_S = 15.0
 WRITE_TIMEOUT_S = 10.0
@@ -44,7 +44,7 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     try:
         await response.prepare(request)
         hello = {"boot": buffer.boot, "reset": replay.reset, "replay_count": len(replay.events),
-                 "server_ts": time.time(), "cluster": request.app[CLUSTER_NAME]}
+                 "server_ts": clock.now(), "cluster": request.app[CLUSTER_NAME]}
         await _write(response, f"retry: {RETRY_MS}\n\n".encode() + sse_message(json.dumps(hello), event="hello"))
         await _write(response, b"".join(_encode(buffer, event) for event in replay.events))
         await _follow(response, buffer, subscription)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hmac
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from node import clock
 from node.api import cluster, collections, internal, points, snapshots
 from node.api.keys import AGENT, NODE, PLAIN_ERRORS
 from node.api.responses import REQUEST_START, elapsed, error_body
@@ -56,7 +56,7 @@ def collection_path_check(request: web.Request) -> None:
 
 @web.middleware
 async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request[REQUEST_START] = time.perf_counter()
+    request[REQUEST_START] = clock.monotonic()
     try:
         api_key = request.app[NODE].settings.api_key
         if api_key and request.path not in OPEN_PATHS:

@@ -9,19 +9,19 @@ query parameters: ...`, `Validation error in ...`.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from aiohttp import web
 
+from node import clock
 from node.errors import FormatError
 
-REQUEST_START = "request_start"
+REQUEST_START = web.RequestKey("request_start", float)  # clock.monotonic() when the request came in
 
 
 def elapsed(request: web.Request) -> float:
     start = request.get(REQUEST_START)
-    return round(time.perf_counter() - start, 6) if start is not None else 0.0
+    return round(clock.monotonic() - start, 6) if start is not None else 0.0
 
 
 def ok(request: web.Request, result: Any, status: int = 200) -> web.Response:

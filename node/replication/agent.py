@@ -15,11 +15,11 @@ import asyncio
 import contextlib
 import json
 import logging
-import secrets
 from typing import Any
 
 import aiohttp
 
+from node import clock
 from node.errors import ERROR_KINDS, BadInput, NodeError, NotEnoughReplicas, ServiceError, ShardUnavailable
 from node.protocol import (
     MSGPACK_CONTENT_TYPE,
@@ -56,7 +56,7 @@ class ClusterAgent:
         self.node = node
         self.settings = node.settings
         self.coordinator_url = str(self.settings.coordinator_url).rstrip("/")
-        self.boot_id = secrets.token_hex(8)
+        self.boot_id = clock.token_hex(8)
         self.view: dict[str, Any] = {"version": -1, "peers": {}, "collections": {}, "transfers": [],
                                      "settings": {}}
         self.version_changed = asyncio.Condition()

@@ -8,12 +8,12 @@ stream endpoint packs the same tar chunk by chunk and stores nothing.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import shutil
 from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Any
 
+from node import clock
 from node.errors import BadInput
 from node.service import Node
 from node.snapshots.files import NAMES, snapshot_write, timestamp_now, timestamp_text
@@ -76,7 +76,7 @@ async def shard_snapshot_create(node: Node, collection: Collection, shard_id: in
 
 async def full_snapshot_create(node: Node) -> dict[str, Any]:
     root = node.settings.snapshots_dir
-    staging = root / f".full-{secrets.token_hex(4)}.partial"  # one per request, even in the same second
+    staging = root / f".full-{clock.token_hex(4)}.partial"  # one per request, even in the same second
     staging.mkdir(parents=True, exist_ok=True)
     try:
         files = {}

@@ -16,13 +16,13 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
-import secrets
 import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from node import clock
 from node.errors import snapshot_not_found
 from node.storage.shard import directory_fsync
 
@@ -33,7 +33,7 @@ PARTIAL_SUFFIX = ".partial"
 
 
 def timestamp_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
+    return clock.utcnow().replace(microsecond=0, tzinfo=None)
 
 
 def timestamp_text(moment: dt.datetime) -> str:
@@ -75,7 +75,7 @@ NAMES = NameReservations()
 
 def partial_name(name: str) -> str:
     """A temporary name for one writer of `name`: concurrent writers never share a file."""
-    return f"{PARTIAL_PREFIX}{name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}"
+    return f"{PARTIAL_PREFIX}{name}.{clock.token_hex(4)}{PARTIAL_SUFFIX}"
 
 
 def name_safe(name: str) -> bool:
@@ -105,6 +105,8 @@ def snapshot_write(directory: Path, name: str, chunks: Iterable[bytes | memoryvi
                 hasher.update(chunk)
                 file.write(chunk)
             file.flush()
+            created_s = clock.now()  # the creation time is the clock's, kept as the file's mtime (`description`)
+            os.utime(temporary, (created_s, created_s))
             os.fsync(file.fileno())
         checksum = hasher.hexdigest()
         sidecar = directory / (name + CHECKSUM_SUFFIX)

@@ -38,7 +38,6 @@ import json
 import mmap
 import os
 import tarfile
-import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from typing import Any
 
 import msgpack
 
+from node import clock
 from node.errors import BadInput, CorruptSnapshot
 from node.protocol import contents_digest, ids_sorted
 from node.storage.shard import CorruptPoint, PointSet, ShardView, contents_slice, gc_paused, record_decode
@@ -66,7 +66,7 @@ def tar_member(name: str, data: bytes | memoryview, mtime: float | None = None) 
     """One regular-file tar member: header, data (as is, not copied), padding."""
     info = tarfile.TarInfo(name)
     info.size = len(data)
-    info.mtime = int(mtime if mtime is not None else time.time())
+    info.mtime = int(mtime if mtime is not None else clock.now())
     info.mode = 0o644
     padding = (BLOCK - len(data) % BLOCK) % BLOCK
     yield info.tobuf(format=tarfile.USTAR_FORMAT)
@@ -364,7 +364,7 @@ def full_tar_write(path: Path, collection_files: dict[str, Path]) -> None:
         data = json.dumps(config, sort_keys=True).encode()
         info = tarfile.TarInfo("config.json")
         info.size = len(data)
-        info.mtime = int(time.time())
+        info.mtime = int(clock.now())
         archive.addfile(info, io.BytesIO(data))
         for file in collection_files.values():
             archive.add(file, arcname=file.name, recursive=False)

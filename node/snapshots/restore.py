@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from node import clock
 from node.errors import (
     BadInput,
     BadRequest,
@@ -55,7 +55,7 @@ def priority_parse(value: Any, where: str) -> str | None:
 def temp_path(node: Node) -> Path:
     directory = node.settings.snapshots_dir / TEMP_DIR
     directory.mkdir(parents=True, exist_ok=True)
-    return directory / f".{secrets.token_hex(8)}.partial"
+    return directory / f".{clock.token_hex(8)}.partial"
 
 
 @contextlib.asynccontextmanager

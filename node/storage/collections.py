@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from node import clock
 from node.errors import BadInput, collection_not_found, shard_not_found
 from node.protocol import PointId, shard_for_point
 from node.storage.shard import (
     PointSet,
     Shard,
+    directory_fsync,
     shard_build_aside,
     shard_directory_repair,
     shard_directory_swap,
@@ -115,7 +116,7 @@ class Collection:
         With the content's verified `digest`, the new shard is adopted from memory; otherwise it is opened
         from the file just written."""
         live = self.shard_directory(shard_id)
-        prepared = live.with_name(f"{live.name}.new-{secrets.token_hex(4)}")
+        prepared = live.with_name(f"{live.name}.new-{clock.token_hex(4)}")
         try:
             shard_build_aside(prepared, self.name, shard_id, seq, points, tombstones)
         except BaseException:
@@ -153,9 +154,15 @@ class Storage:
         stored = json.loads(path.read_text())["peer_id"] if path.exists() else None
         chosen = peer_id if peer_id is not None else stored
         if chosen is None:
-            chosen = secrets.randbelow(1 << 52) + 1
-        if chosen != stored:
-            path.write_text(json.dumps({"peer_id": chosen}))
+            chosen = clock.randbelow(1 << 52) + 1
+        if chosen != stored:  # atomically: a node killed here restarts with the old identity or the new one
+            temporary = path.with_name(path.name + ".tmp")
+            with temporary.open("w") as file:
+                file.write(json.dumps({"peer_id": chosen}))
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+            directory_fsync(self.data_dir)
         return int(chosen)
 
     def load(self, all_shards_local: bool) -> None:
@@ -166,8 +173,8 @@ class Storage:
                 continue
             collection = Collection(directory.name, json.loads(config_path.read_text()), directory)
             self.collections[collection.name] = collection
-            shard_ids = range(collection.shard_number) if all_shards_local else [
-                int(path.name) for path in (directory / "shards").glob("*") if path.name.isdigit()]
+            shard_ids = range(collection.shard_number) if all_shards_local else sorted(
+                int(path.name) for path in (directory / "shards").glob("*") if path.name.isdigit())
             for shard_id in shard_ids:
                 collection.shard_open(shard_id)
 
@@ -198,7 +205,7 @@ class Storage:
             return False
         for shard_id in list(collection.shards):
             collection.shard_close(shard_id, remove_data=False)
-        trash = collection.directory.with_name(f".deleted-{name}-{secrets.token_hex(4)}")
+        trash = collection.directory.with_name(f".deleted-{name}-{clock.token_hex(4)}")
         os.replace(collection.directory, trash)
         shutil.rmtree(trash, ignore_errors=True)
         return True

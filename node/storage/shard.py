@@ -21,7 +21,6 @@ import hashlib
 import itertools
 import os
 import shutil
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 
 import msgpack
 
+from node import clock
 from node.errors import ServiceError
 from node.protocol import EMPTY_DIGEST, PointId, contents_digest, ids_sorted, payload_sorted, point_content
 from node.storage.wal import Wal
@@ -51,7 +51,7 @@ def version_clock(peer_id: int = 0) -> int:
     Versions order writes across nodes (last writer wins), so replicas converge whatever the order in
     which forwarded updates, queued transfer updates and snapshots reach them.
     """
-    return (time.time_ns() // 1000) << VERSION_PEER_BITS | (peer_id & ((1 << VERSION_PEER_BITS) - 1))
+    return (clock.now_ns() // 1000) << VERSION_PEER_BITS | (peer_id & ((1 << VERSION_PEER_BITS) - 1))
 UpdateHook = Callable[[int, Operation], None]
 
 
