@@ -3,9 +3,10 @@
 simloop (PyPI, pinned to 0.2.2) gives an asyncio event loop with virtual time, seeded choices and an
 in-memory network of named hosts. `SimEngine` subclasses its `SimLoop` and adds what a shardsim run needs,
 through private names of simloop 0.2.2 (`SimLoop._step`, `_ready`, `_timers`, `_advance_clock`, `_recorder`,
-`_next_seq`; the network's `_listeners`, `_streams`, `_pending`, `_tasks`, `_deliver`, `_current_host`,
-`WIRE`, `_wire_context`; `Handle._context`, `Handle._args`): importing this module on another simloop version
-raises `SimloopVersionError` rather than running on internals that may have changed.
+`_next_seq`; the network's `_require_host`, `_listeners`, `_datagrams`, `_streams`, `_pending`, `_tasks`,
+`_deliver`, a stream transport's `_send`, `_closed`, `_closing`, `_protocol`; `_current_host`, `WIRE`,
+`DRIVER`, `_wire_context`; asyncio's `Handle._context`, `Handle._args`): importing this module on another
+simloop version raises `SimloopVersionError` rather than running on internals that may have changed.
 
 - **Scheduling**: each host's own callbacks run in the order they were scheduled (asyncio's FIFO guarantee,
   which aiohttp relies on), and which host runs next is a seeded draw among the hosts with work ready
@@ -40,7 +41,6 @@ from typing import Any
 import simloop
 from simloop import SimLoop, SimulationDeadlockError
 from simloop._net import DRIVER, WIRE, _current_host, _wire_context  # noqa: I001 - private, pinned below
-from simloop._run import finish
 
 from node import clock
 
@@ -272,10 +272,17 @@ class SimEngine(SimLoop):  # type: ignore[misc]  # simloop is absent from Python
         os.fsync = _fsync_skipped
         try:
             task = self.host_start(host, main, task_name=f"{host} main")
+            task.add_done_callback(lambda _task: self.stop())
             try:
-                return self.run_until_complete(task)
+                self.run_forever()
             finally:
-                finish(self)
+                # what is left would only run cleanup after the run: the run is over, as if SIGKILLed
+                GRAVEYARD.extend(left for left in asyncio.all_tasks(self) if not left.done())
+                self.close()
+            if not task.done():
+                raise SimulationDeadlockError(f"the simulation ran out of work at {self.time():.3f} s before "
+                                              "the run ended: every task waits for something nothing will do")
+            return task.result()
         finally:
             os.fsync = fsync
             if gc_was_enabled:
