@@ -54,6 +54,35 @@ def test_check_determinism_runs_twice_in_fresh_processes_and_compares(tmp_path: 
     assert len(histories) == 2 and histories[0].read_bytes() == histories[1].read_bytes()
 
 
+NONDETERMINISTIC = '''"""A scenario that reads the OS's randomness behind the seed's back (what --check-determinism catches)."""
+import itertools
+import os
+
+from cluster.runner import CollectionSpec, RunContext, Scenario
+
+
+async def plan(ctx: RunContext) -> None:
+    ctx.ids = itertools.count(1 + int.from_bytes(os.urandom(6)))  # point ids the seed does not choose
+    await ctx.load("c", 10)
+
+
+SCENARIO = Scenario(name="nondeterministic", description=__doc__, plan=plan, nodes=1,
+                    collections={"c": CollectionSpec(shard_number=1, replication_factor=1, vector_size=4)})
+'''
+
+
+def test_check_determinism_names_the_first_differing_line_of_a_run_that_does_not_replay(tmp_path: Path) -> None:
+    scenario = tmp_path / "nondeterministic.py"
+    scenario.write_text(NONDETERMINISTIC)
+    result = subprocess.run([sys.executable, "-m", "cluster.cli", "run", str(scenario), "--sim", "--seed", "1",
+                             "--check-determinism", "--runs-dir", str(tmp_path / "runs")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "NOT deterministic" in result.stdout and "history.jsonl differs first at line" in result.stdout
+    differing = [line for line in result.stdout.splitlines() if "replay-" in line and "history" not in line]
+    assert len(differing) == 2 and differing[0].split(": ", 1)[1] != differing[1].split(": ", 1)[1]
+
+
 def test_first_difference_names_the_first_line_that_differs() -> None:
     assert first_difference(b"a\nb\nc\n", b"a\nb\nc\n") is None
     assert first_difference(b"a\nb\nc\n", b"a\nB\nc\n") == (2, "b", "B")
