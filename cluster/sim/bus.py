@@ -74,7 +74,7 @@ class SimBus:
             pair = (sender.number, client.number)
             due = max(now + self.rng.uniform(*LATENCY_S), self.delivered_at.get(pair, 0.0))
             self.delivered_at[pair] = due
-            self.loop.on_wire(due - now, self._deliver, client, self.outages, topic, payload)
+            self.loop.call_on(client.host, due - now, self._deliver, client, self.outages, topic, payload)
 
     def _deliver(self, client: SimMqttClient, outages: int, topic: str, payload: bytes) -> None:
         if outages != self.outages or client.number not in self.clients:

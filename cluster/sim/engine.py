@@ -9,8 +9,9 @@ through private names of simloop 0.2.2 (`SimLoop._step`, `_ready`, `_timers`, `_
 simloop version raises `SimloopVersionError` rather than running on internals that may have changed.
 
 - **Scheduling**: each host's own callbacks run in the order they were scheduled (asyncio's FIFO guarantee,
-  which aiohttp relies on), and which host runs next is a seeded draw among the hosts with work ready
-  (`_pick`). Network latencies are seeded draws too. docs/simulation.md says why.
+  which aiohttp relies on), a packet's arrival queued behind them as a real loop queues an I/O callback,
+  and which host runs next is a seeded draw among the hosts with work ready (`_pick`). Network latencies
+  are seeded draws too. docs/simulation.md says why.
 - **Process faults**: `pause`/`resume` hold and release a host's callbacks, timers and incoming packets, as
   SIGSTOP/SIGCONT do; `kill` is SIGKILL: nothing of that incarnation ever runs again (no `finally`, no
   `connection_lost`, no timer), its listeners vanish (connects are refused), its connections are reset
@@ -122,6 +123,7 @@ class SimEngine(SimLoop):  # type: ignore[misc]  # simloop is absent from Python
                  flow_control: bool = True) -> None:
         super().__init__(seed)
         self._recorder = _NoTrace()
+        self._deliver = self.net._deliver
         self._host_rng = random.Random(f"{seed}:hosts")
         self.clock_rng = random.Random(f"{seed}:shardsim")
         self.steps = 0
@@ -154,9 +156,13 @@ class SimEngine(SimLoop):  # type: ignore[misc]  # simloop is absent from Python
         finally:
             _incarnation.reset(token)
 
-    def on_wire(self, delay_s: float, callback: Callable[..., object], *args: Any) -> asyncio.TimerHandle:
-        """Call `callback` after `delay_s` as the network itself (no host: neither paused nor killed with one)."""
-        return self.call_later(delay_s, callback, *args, context=_wire_context())
+    def call_on(self, host: str, delay_s: float, callback: Callable[..., object], *args: Any) -> asyncio.TimerHandle:
+        """Call `callback` after `delay_s` as an arrival on `host` (queued behind what `host` already has to do,
+        held while it is paused, dropped if it is killed meanwhile), whoever schedules it."""
+        context = _wire_context()  # a copy of the current context, with the host set just below
+        context.run(_current_host.set, host)
+        context.run(_incarnation.set, None)
+        return self.call_later(delay_s, callback, *args, context=context)
 
     def paused(self, name: str) -> bool:
         return name in self._paused
@@ -236,8 +242,11 @@ class SimEngine(SimLoop):  # type: ignore[misc]  # simloop is absent from Python
         if len(ready) == 1:
             return 0
         first: dict[str, int] = {}
+        deliver = self._deliver
         for index, entry in enumerate(ready):
             host = _host_of(entry[2])
+            if host == WIRE and entry[3] == deliver:
+                host = entry[2]._args[0].dst  # a packet's arrival is its receiver's work, in its queue
             if host not in first:
                 first[host] = index
         if len(first) == 1:
