@@ -183,7 +183,7 @@ def sim_run_main(args: argparse.Namespace) -> int:
     if args.check_determinism:
         code = exit_code_of_codes(sim_run.determinism_check(args))
     else:
-        results = sim_run.sim_main(args, verdict_print)
+        results = sim_run.sim_main(args, verdict_print, event_line)
         summary_print(results)
         code = exit_code_of(results)
     sim_run.process_end(code)

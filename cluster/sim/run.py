@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cluster.nemesis import Nemesis
+from cluster.runner.events import Event
 from cluster.runner.run import RunOptions, RunResult, run_scenario
 from cluster.runner.scenario import scenario_load, scenario_paths
 from cluster.sim import bus, engine
@@ -56,15 +57,23 @@ def run_dir_new(options: RunOptions, path: Path, seed: int) -> Path:
     return folder.resolve()
 
 
-def scenario_run_sim(path: Path, seed: int, options: RunOptions, quiet: bool = False) -> SimRun:
-    """Run the scenario at `path` in simulation with `seed`; the run folder is made under `options.runs_dir`."""
+def scenario_run_sim(path: Path, seed: int, options: RunOptions, quiet: bool = False,
+                     event_line: Callable[[Event], str | None] | None = None) -> SimRun:
+    """Run the scenario at `path` in simulation with `seed`; the run folder is made under `options.runs_dir`.
+    Unless `quiet`, progress is printed with the virtual time, and each event `event_line` gives a line for."""
     loop = engine.SimEngine(seed)
-    options = dataclasses.replace(options, sim=True, cluster_factory=SimCluster,
-                                  run_dir=options.run_dir or run_dir_new(options, path, seed))
 
     def say(text: str) -> None:
         if not quiet:
             print(f"[{loop.time():8.2f}s virtual] {text}", flush=True)
+
+    def on_event(event: Event) -> None:
+        line = event_line(event) if event_line is not None else None
+        if line:
+            say(line)
+    options = dataclasses.replace(options, sim=True, cluster_factory=SimCluster,
+                                  run_dir=options.run_dir or run_dir_new(options, path, seed),
+                                  on_event=options.on_event or on_event)
     started = time.perf_counter()  # not simulated: the real time the run costs (the bench's figure)
     with clock.installed(loop.runtime()), bus.installed(bus.SimBus(loop, seed)):
         result: RunResult = loop.run(run_scenario(path, seed, options, say))
@@ -96,13 +105,15 @@ def case_run_sim(case: Callable[[SimCluster, Nemesis], Awaitable[T]], seed: int,
     return result
 
 
-def sim_main(args: argparse.Namespace, verdict_print: Callable[[RunResult], None]) -> list[RunResult]:
+def sim_main(args: argparse.Namespace, verdict_print: Callable[[RunResult], None],
+             event_line: Callable[[Event], str | None]) -> list[RunResult]:
     """`shardsim run --sim`: every scenario of `args.target` in simulation, one after the other."""
     results = []
     for path in scenario_paths(args.target):
         if not args.quiet:
             print(f"scenario {path} seed {args.seed} (simulated)", flush=True)
-        run = scenario_run_sim(path, args.seed, RunOptions(runs_dir=args.runs_dir, quiet=args.quiet), args.quiet)
+        run = scenario_run_sim(path, args.seed, RunOptions(runs_dir=args.runs_dir, quiet=args.quiet), args.quiet,
+                               event_line)
         results.append(run.result)
         verdict_print(run.result)
         print(f"  simulated {run.virtual_s:.1f} virtual s in {run.wall_s:.1f} s ({run.steps} steps)", flush=True)
