@@ -30,6 +30,7 @@ from node import eventbus
 BUS_HOST = "bus"
 BUS_URL = f"mqtt://{BUS_HOST}:1883"
 LATENCY_S = (0.0005, 0.003)  # publisher -> broker -> subscriber
+INCOMING_MESSAGES_MAX = 100_000  # a client's queue of received messages, unless it asks for another bound
 
 
 def topic_matches(topic_filter: str, topic: str) -> bool:
@@ -130,6 +131,8 @@ class SimMqttClient:
         self.subscriptions: list[str] = []
         self.connected = False
         self._incoming: deque[aiomqtt.Message] = deque()
+        self.incoming_max = int(options.get("max_queued_incoming_messages") or INCOMING_MESSAGES_MAX)
+        self.dropped_count = 0  # received while the queue was full (aiomqtt drops them too)
         self._error: aiomqtt.MqttError | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.messages = _Messages(self)
@@ -163,6 +166,9 @@ class SimMqttClient:
 
     # -- called by the bus -------------------------------------------------------------------------------
     def message_arrived(self, message: aiomqtt.Message) -> None:
+        if len(self._incoming) >= self.incoming_max:
+            self.dropped_count += 1
+            return
         self._incoming.append(message)
         self._wake()
 
