@@ -105,6 +105,12 @@ class SimBus:
 _installed: SimBus | None = None
 
 
+def current() -> SimBus:
+    """The installed bus (inside `installed`)."""
+    assert _installed is not None, "no simulated bus is installed (cluster.sim.bus.installed)"
+    return _installed
+
+
 @contextlib.contextmanager
 def installed(bus: SimBus) -> Iterator[SimBus]:
     """Every MQTT client made through `node.eventbus.mqtt_client` in this block talks to `bus`."""

@@ -66,8 +66,7 @@ class SimCluster(Cluster):
 
     @property
     def bus(self) -> sim_bus.SimBus:
-        assert sim_bus._installed is not None, "no simulated bus is installed"
-        return sim_bus._installed
+        return sim_bus.current()
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     async def _start(self) -> None:
