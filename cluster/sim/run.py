@@ -5,14 +5,15 @@ node clock and random source come from the seed (`node.clock.installed`), the ev
 (`cluster.sim.bus.installed`), and the cluster is a `SimCluster`. Nothing else differs from a real run:
 the same plan, nemesis, history, checkers and report.
 
-`determinism_check` runs each scenario twice, in two fresh processes with different `PYTHONHASHSEED`s, and
-compares the two `history.jsonl` byte for byte and the two `verdicts.json`; on a difference it prints the
-first differing line of each.
+`determinism_check` runs each scenario twice, in two fresh processes (side by side) with different
+`PYTHONHASHSEED`s, and compares the two `history.jsonl` byte for byte and the two `verdicts.json`; on a
+difference it prints the first differing line of each.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import os
 import subprocess
@@ -162,8 +163,9 @@ def determinism_check(args: argparse.Namespace) -> list[int]:
     stamp = time.strftime("%Y%m%d-%H%M%S")  # not simulated: names the folder of the two replays
     for path in scenario_paths(args.target):
         base = args.runs_dir / f"determinism-{path.stem}-seed{args.seed}-{stamp}"
-        runs = [replay_child(path, args.seed, base / f"replay-{index + 1}", hash_seed)
-                for index, hash_seed in enumerate(DETERMINISM_HASH_SEEDS)]
+        with concurrent.futures.ThreadPoolExecutor(len(DETERMINISM_HASH_SEEDS)) as replays:  # side by side
+            runs = list(replays.map(replay_child, [path] * 2, [args.seed] * 2,
+                                    [base / "replay-1", base / "replay-2"], DETERMINISM_HASH_SEEDS))
         folders = [folder for _code, folder, _tail in runs]
         if any(folder is None or not (folder / "history.jsonl").exists() for folder in folders):
             print(f"{path} seed {args.seed}: a replay wrote no history:\n" + "\n".join(t for _c, _f, t in runs))
