@@ -51,7 +51,6 @@ GC_EVERY_STEPS = 20_000
 GC_FULL_EVERY = 25  # every 25th collection is a full one
 DEFAULT_LATENCY_S = (0.0002, 0.002)  # one way, between any two hosts (a LAN)
 
-log = logging.getLogger("shardsim.sim")
 
 
 class SimloopVersionError(ImportError):
