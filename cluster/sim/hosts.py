@@ -34,7 +34,6 @@ PROXY_HOST = "proxy"
 PROXY_API_PORT = 8474
 STOP_TIMEOUT_S = 5.0
 
-
 Boot = Callable[[], Coroutine[Any, Any, None]]
 
 
