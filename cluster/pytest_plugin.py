@@ -79,15 +79,17 @@ def shardsim_sim(tmp_path: Path) -> Callable[..., Any]:
 
 
 @pytest_asyncio.fixture
-async def shardsim_client() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+async def shardsim_client(request: pytest.FixtureRequest) -> AsyncIterator[aiohttp.ClientSession]:
+    """A session with a timeout; it carries the API key of the test's `cluster`, when the test has one."""
+    headers = request.getfixturevalue("cluster").headers if "cluster" in request.fixturenames else {}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), headers=headers) as session:
         yield session
 
 
 async def replica_digests(cluster: Cluster, collection: str) -> dict[int, dict[int, str]]:
     """`shard -> peer -> content digest` of every replica, read from every node that answers."""
     result: dict[int, dict[int, str]] = {}
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5), headers=cluster.headers) as session:
         for name in cluster.node_names():
             with contextlib.suppress(aiohttp.ClientError, TimeoutError, KeyError):
                 async with session.get(f"{cluster.node_url(name)}/internal/digests") as response:
@@ -111,7 +113,8 @@ async def replicas_active(cluster: Cluster, collection: str, replicas_per_shard:
     seen = {} if seen is None else seen
     async with contextlib.AsyncExitStack() as stack:
         if session is None:
-            session = await stack.enter_async_context(aiohttp.ClientSession(timeout=LOOK_TIMEOUT))
+            session = await stack.enter_async_context(aiohttp.ClientSession(timeout=LOOK_TIMEOUT,
+                                                                            headers=cluster.headers))
         try:
             url = f"{cluster.coordinator_url}/internal/state"
             async with session.get(url, headers=cluster.headers) as reply:
@@ -146,7 +149,7 @@ async def wait_replicas_active(cluster: Cluster, collection: str, timeout_s: flo
     coordinator and `node` see it); returns `node`'s cluster info. `WaitTimeout` (a TimeoutError) says what
     was last seen."""
     seen: dict[str, Any] = {}
-    async with aiohttp.ClientSession(timeout=LOOK_TIMEOUT) as session:
+    async with aiohttp.ClientSession(timeout=LOOK_TIMEOUT, headers=cluster.headers) as session:
         async def settled() -> dict[str, Any] | None:
             return await replicas_active(cluster, collection, replicas_per_shard, node, session, seen)
         try:

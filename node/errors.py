@@ -16,6 +16,7 @@ Qdrant's envelope `{"status": {"error": "<Kind>: <message>"}, "time": t}` with Q
     ├── RequestTimeout      408  "Timeout error: "
     ├── AlreadyExists       409  "Wrong input: "
     ├── PayloadTooLarge     413
+    ├── UnsupportedMediaType 415 (an upload that is not multipart/form-data)
     ├── ValidationError     422  "Validation error in ...: "
     ├── ServiceError        500  "Service internal error: "
     │   └── CorruptSnapshot 500  (definite: verification failed before anything changed)
@@ -104,6 +105,13 @@ class PayloadTooLarge(NodeError):
     definite = True
 
 
+class UnsupportedMediaType(NodeError):
+    status = 415
+    prefix = ""
+    definite = True
+    parsing = True
+
+
 class ValidationError(NodeError):
     status = 422
     prefix = ""
@@ -138,7 +146,7 @@ class NotEnoughReplicas(ShardUnavailable):
 ERROR_KINDS: dict[str, type[NodeError]] = {
     cls.__name__: cls
     for cls in (NotFound, BadInput, ChecksumMismatch, BadRequest, FormatError, Unauthorized, Forbidden, StandaloneMode,
-                RequestTimeout, AlreadyExists, PayloadTooLarge, ValidationError, ServiceError,
+                RequestTimeout, AlreadyExists, PayloadTooLarge, UnsupportedMediaType, ValidationError, ServiceError,
                 ShardUnavailable, NotEnoughReplicas, CorruptSnapshot)
 }
 

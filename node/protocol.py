@@ -16,7 +16,7 @@ import hashlib
 import json
 import struct
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import msgpack
@@ -148,7 +148,7 @@ def payload_sorted(value: Any) -> Any:
 
 
 def vector_pack(vector: Iterable[float] | bytes) -> bytes:
-    """A vector as the node stores it: little-endian float32 values (Qdrant stores f32 too)."""
+    """A dense vector as the node stores it: little-endian float32 values (Qdrant stores f32 too)."""
     if isinstance(vector, bytes | bytearray | memoryview):
         return bytes(vector)
     values = list(vector)
@@ -159,13 +159,60 @@ def vector_unpack(data: bytes) -> list[float]:
     return list(struct.unpack(f"<{len(data) // 4}f", data))
 
 
-def point_content(point_id: PointId, vector: Iterable[float] | bytes, payload: Mapping[str, Any] | None,
+def sparse_pack(indices: Iterable[int], values: Iterable[float]) -> list[bytes]:
+    """A sparse vector as the node stores it: `[indices as u32, values as f32]`, sorted by index (as Qdrant
+    keeps them), so the same vector given in any order has the same bytes."""
+    pairs = sorted(zip(indices, values, strict=True))
+    return [struct.pack(f"<{len(pairs)}I", *(i for i, _ in pairs)),
+            struct.pack(f"<{len(pairs)}f", *(v for _, v in pairs))]
+
+
+def sparse_unpack(data: Sequence[bytes]) -> tuple[list[int], list[float]]:
+    indices, values = data
+    return list(struct.unpack(f"<{len(indices) // 4}I", indices)), vector_unpack(values)
+
+
+# A point's vectors in canonical form (`Vectors`): the bytes of its one unnamed dense vector when that is all it
+# has (the common case, and format 2's only case), else a map `{name: dense bytes | [indices, values]}` (the
+# unnamed vector is the name ""), packed with sorted names.
+Vectors = bytes | dict[str, Any]
+
+
+def vector_one_canonical(value: Any) -> bytes | list[bytes]:
+    """One vector (dense or sparse, packed or as JSON gives it) in canonical form."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, dict):
+        return sparse_pack(value["indices"], value["values"])
+    if isinstance(value, list | tuple) and len(value) == 2 and type(value[0]) is bytes:
+        return [bytes(value[0]), bytes(value[1])]  # packed sparse, already in index order
+    return vector_pack(value)
+
+
+def vectors_canonical(vectors: Any) -> Vectors:
+    """A point's vectors in canonical form, from any form the node or a checker holds: packed bytes, a list of
+    floats (the unnamed vector), or a map of names to dense (bytes or floats) and sparse vectors
+    (`{"indices", "values"}` or packed). A map holding only the unnamed dense vector becomes its bytes."""
+    if type(vectors) is bytes:
+        return vectors
+    if not isinstance(vectors, dict):
+        return vector_pack(vectors)
+    packed = {name: vector_one_canonical(vectors[name]) for name in sorted(vectors)}
+    only = packed.get("")
+    if len(packed) == 1 and type(only) is bytes:
+        return only
+    return packed
+
+
+def point_content(point_id: PointId, vectors: Any, payload: Mapping[str, Any] | None,
                   payload_is_sorted: bool = False) -> bytes:
-    """One point's canonical bytes: msgpack `[id, vector as float32 bytes, payload with sorted keys]`.
+    """One point's canonical bytes: msgpack `[id, vectors, payload with sorted keys]`, the vectors in their
+    canonical form (`vectors_canonical`: every named and sparse vector, names sorted, sparse indices sorted).
 
     Nodes keep every point in this form and snapshots carry it as is, so the digest below is one SHA-256
-    over bytes that are already there (no per-point work to check a snapshot)."""
-    data = vector if type(vector) is bytes else vector_pack(vector)
+    over bytes that are already there (no per-point work to check a snapshot). A point with only an
+    unnamed dense vector has the same bytes as in snapshot format 2."""
+    data = vectors if type(vectors) is bytes else vectors_canonical(vectors)
     body = (payload or {}) if payload_is_sorted else payload_sorted(dict(payload or {}))
     return msgpack.packb([point_id, data, body], use_bin_type=True)
 
@@ -190,11 +237,12 @@ def contents_digest(contents: Iterable[bytes | memoryview]) -> str:
     return EMPTY_DIGEST if empty else sha.hexdigest()
 
 
-def shard_digest(points: Iterable[tuple[PointId, Iterable[float] | bytes, Mapping[str, Any] | None]]) -> str:
-    """The content digest of a set of points (id, vector, payload): SHA-256 of their canonical bytes
+def shard_digest(points: Iterable[tuple[PointId, Any, Mapping[str, Any] | None]]) -> str:
+    """The content digest of a set of points (id, vectors, payload): SHA-256 of their canonical bytes
     (`point_content`) in canonical id order (`ids_sorted`), so it does not depend on the order in which
     points were written or stored. Two replicas with the same digest hold the same data. Versions are not
-    part of it. The empty shard's digest is 64 zeros.
+    part of it. The empty shard's digest is 64 zeros. Vectors may be given in any form `vectors_canonical`
+    takes (a checker passes them as JSON gives them, or as a snapshot's points hold them).
     """
     contents = {point_id: point_content(point_id, vector, payload) for point_id, vector, payload in points}
     return contents_digest(contents[point_id] for point_id in ids_sorted(contents))

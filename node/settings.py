@@ -24,9 +24,13 @@ class NodeSettings:
     peer_id: int | None = field(default=None, metadata=setting("none means the one kept in <data-dir>/node.json"))
     name: str | None = field(default=None, metadata=setting("a readable name such as n1 (events, logs)"))
     api_key: str | None = field(default=None, metadata=setting(
-        "every route but /healthz, /livez, /readyz needs this key", env="QDRANT__SERVICE__API_KEY"))
+        "every route but /, /healthz, /livez, /readyz needs this key", env="QDRANT__SERVICE__API_KEY"))
+    alt_api_key: str | None = field(default=None, metadata=setting(
+        "a second key accepted as well as --api-key, to rotate keys", env="QDRANT__SERVICE__ALT_API_KEY"))
+    max_request_bytes: int = field(default=32 << 20, metadata=setting(
+        "a larger JSON body gets 400, as past Qdrant's service.max_request_size_mb (32)"))
     max_upload_bytes: int = field(default=8 << 30, metadata=setting(
-        "a larger upload or body gets 413; the partial upload is removed"))
+        "a larger upload or internal body gets 413; the partial upload is removed"))
     coordinator_url: str | None = field(default=None, metadata=setting("join a cluster run by this coordinator"))
     advertise_address: str | None = field(default=None, metadata=setting(
         "host:port other processes reach this node at (none means host:port)"))

@@ -4,10 +4,11 @@
   the pure wire types (`node.protocol`), the event publisher (`node.eventbus`, an MQTT client with no node
   state, shared so that nodes and cluster tools publish the same way), the one way to wait and retry
   (`node.retry`, pure asyncio) and the flags derived from a settings dataclass (`node.settings_args`, pure
-  argparse, shared so that the node's and the coordinator's settings read from the command line alike) and
+  argparse, shared so that the node's and the coordinator's settings read from the command line alike),
   the one clock and random source (`node.clock`, pure, so that a simulation replaces time and randomness of
-  every process in one place) and the name of the host that logs (`node.logs`, pure, so that hosts sharing
-  a process in a simulation tell their log lines apart).
+  every process in one place), the name of the host that logs (`node.logs`, pure, so that hosts sharing
+  a process in a simulation tell their log lines apart), and the HTTP rules every shardsim server shares
+  (`node.jsonwire`: JSON as serde_json reads and writes it; `node.apikey`: Qdrant's API-key check), pure.
 - No import cycle, counting imports inside functions (they run too, only later) and the packages whose
   `__init__` an import runs first. Imports under `if TYPE_CHECKING:` never run and are left out.
 - No folder holds more than about ten modules, and every package says what it owns in its docstring.
@@ -21,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("node", "cluster")
 CLUSTER_MAY_IMPORT_FROM_NODE = {"node", "node.protocol", "node.eventbus", "node.retry", "node.settings_args",
-                                "node.clock", "node.logs"}
+                                "node.clock", "node.logs", "node.jsonwire", "node.apikey"}
 # a simulation runs the node in its own process, as the launcher runs `python -m node`: its boot module alone
 # may import the node's entry points (the app and the settings its command line gives)
 SIM_BOOT = "cluster.sim.hosts"

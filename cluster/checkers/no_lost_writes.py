@@ -6,6 +6,9 @@ is missing) that may be ordered after every acknowledged (`ok`) write of that id
 `w` unless `c` completed before `w` was invoked. `info` writes may or may not have happened: they can be the
 last write but are never required to be visible. `fail` writes never happened: a value only they could have
 produced is a violation of its own. Reads during the workload are not judged here.
+
+Vectors are compared as the node stores them (`node.protocol.vectors_canonical`: float32, every named and
+sparse vector), so a value written as JSON and read back as Qdrant prints it compares equal exactly.
 """
 
 from __future__ import annotations
@@ -17,31 +20,42 @@ from typing import Any
 
 from cluster.checkers.result import CheckResult
 from cluster.history import Op, history_finals, history_ops
-from node.protocol import PointId, ids_sorted, payload_canonical, point_id_normalize
+from node.protocol import (
+    PointId,
+    ids_sorted,
+    msgpack_encode,
+    payload_canonical,
+    point_id_normalize,
+    vectors_canonical,
+)
 
 NAME = "no_lost_writes"
 
 
+Content = tuple[bytes, bytes]  # (vectors in canonical form, packed; payload as canonical JSON)
+
+
 @dataclass(frozen=True)
 class Write:
-    """One write of one id: `content` is (vector, payload JSON) for an upsert, None for a delete."""
+    """One write of one id: `content` is (vectors, payload) for an upsert, None for a delete."""
 
     op_id: int
     completion: str | None
-    content: tuple[tuple[float, ...], bytes] | None
+    content: Content | None
     time_invoke_s: float
     time_complete_s: float
 
 
-def point_content(point: dict[str, Any]) -> tuple[tuple[float, ...], bytes]:
-    return tuple(float(x) for x in point.get("vector") or ()), payload_canonical(point.get("payload"))
+def point_content(point: dict[str, Any]) -> Content:
+    vectors = point.get("vector", point.get("vectors"))
+    return msgpack_encode(vectors_canonical(vectors if vectors is not None else {})), payload_canonical(
+        point.get("payload"))
 
 
-def content_equal(a: tuple[tuple[float, ...], bytes] | None, b: tuple[tuple[float, ...], bytes] | None) -> bool:
+def content_equal(a: Content | None, b: Content | None) -> bool:
     if a is None or b is None:
         return a is b
-    return (a[1] == b[1] and len(a[0]) == len(b[0])
-            and all(math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9) for x, y in zip(a[0], b[0], strict=True)))
+    return a == b
 
 
 def writes_by_id(ops: list[Op], collection: str) -> dict[PointId, list[Write]]:
@@ -56,13 +70,13 @@ def writes_by_id(ops: list[Op], collection: str) -> dict[PointId, list[Write]]:
     return writes
 
 
-def _op_writes(op: Op) -> list[tuple[PointId, tuple[tuple[float, ...], bytes] | None]]:
+def _op_writes(op: Op) -> list[tuple[PointId, Content | None]]:
     if op.f == "upsert":
         return [(point_id_normalize(p["id"]), point_content(p)) for p in op.value.get("points", [])]
     return [(point_id_normalize(i), None) for i in op.value.get("ids", [])]
 
 
-def id_verdict(writes: list[Write], final: tuple[tuple[float, ...], bytes] | None) -> dict[str, Any] | None:
+def id_verdict(writes: list[Write], final: Content | None) -> dict[str, Any] | None:
     """None when `final` is explained; otherwise what is wrong with this id.
 
     A candidate last write (matching content, or the initial absence at -inf) explains `final` when every

@@ -21,12 +21,13 @@ from typing import Any, TypeVar
 import aiohttp
 
 from cluster.coordinator import operations, priority
-from cluster.coordinator.auto_recovery import recovery_candidates
+from cluster.coordinator.auto_recovery import peers_healthy, recovery_candidates
 from cluster.coordinator.pusher import Pusher
 from cluster.coordinator.state import ClusterState, Decision
 from cluster.coordinator.store import StateStore
 from cluster.coordinator.transfers import Transfers
 from node import logs
+from node.apikey import api_key_headers
 from node.eventbus import EventPublisher
 from node.protocol import PRIORITY_DEFAULT, PRIORITY_DEFAULT_CHOICES
 from node.settings_args import setting
@@ -48,7 +49,10 @@ class CoordinatorSettings:
     cluster_name: str = field(default="shardsim", metadata=setting(
         "the cluster's name in event topics", env="SHARDSIM_CLUSTER"))
     api_key: str | None = field(default=None, metadata=setting(
-        "the key the nodes require, sent on every call to them", env="QDRANT__SERVICE__API_KEY"))
+        "the key the nodes require, sent on every call to them; every route of the coordinator but /healthz "
+        "and /readyz requires it too", env="QDRANT__SERVICE__API_KEY"))
+    alt_api_key: str | None = field(default=None, metadata=setting(
+        "a second key accepted as well as --api-key, to rotate keys", env="QDRANT__SERVICE__ALT_API_KEY"))
     default_priority: str = field(default=PRIORITY_DEFAULT, metadata=setting(
         "snapshot recovery priority when a request gives none", choices=PRIORITY_DEFAULT_CHOICES))
     incoming_transfers_limit: int = field(default=1, metadata=setting(
@@ -87,6 +91,7 @@ class Coordinator:
         self.pusher: Pusher | None = None
         self.tasks: asyncio.TaskGroup | None = None
         self.healthy: set[int] = set()
+        self.failed_at: dict[int, float] = {}  # peer -> loop time of its last failed update (auto_recovery.py)
         self.transfers = Transfers(self, settings.auto_recovery_backoff_s_max)
         self.step_mode = False
         self.step_continue = asyncio.Event()
@@ -95,7 +100,7 @@ class Coordinator:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"api-key": self.settings.api_key} if self.settings.api_key else {}
+        return api_key_headers(self.settings.api_key, self.settings.alt_api_key)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -170,9 +175,15 @@ class Coordinator:
         assert self.session is not None
         while not self.stopping.is_set():
             peers = self.state.peer_ids()
+            started = asyncio.get_running_loop().time()
             results = await asyncio.gather(*(self._peer_ready(peer) for peer in peers))
-            self.healthy = {peer for peer, ready in zip(peers, results, strict=True) if ready}
+            self.healthy = peers_healthy(dict(zip(peers, results, strict=True)), started, self.failed_at)
             await asyncio.sleep(self.settings.health_interval_s)
+
+    def peer_failed(self, peer: int) -> None:
+        """A peer failed an update: not healthy (no recovery toward it) until a health check started later passes."""
+        self.failed_at[peer] = asyncio.get_running_loop().time()
+        self.healthy.discard(peer)
 
     async def _peer_ready(self, peer: int) -> bool:
         assert self.session is not None

@@ -9,12 +9,15 @@
     POST /internal/transfers/{progress|partial|finish|abort|attempt_failed} {collection, shard, from, to, ...}
     POST /internal/recovery/{begin|finish|abort} {collection, peer, shards, priority, kind}
 Errors: `{"status": {"error": "..."}, "kind": "<node error kind>"}` with the HTTP status, so a node can
-re-raise the same error to its client in Qdrant's words.
+re-raise the same error to its client in Qdrant's words; every error is in this shape (an unknown route, a
+body that is not JSON as serde_json reads it, one larger than `BODY_BYTES_MAX`, a missing key), and every
+body is valid JSON (node/jsonwire.py). With `--api-key` (or `--alt-api-key`) every route but `/healthz` and
+`/readyz` needs the key, checked as the nodes check it (node/apikey.py): 401 otherwise.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -24,32 +27,65 @@ from cluster.coordinator import operations
 from cluster.coordinator.engine import Coordinator
 from cluster.coordinator.operations import OperationError
 from node import clock
-from node.protocol import TransferKey
+from node.apikey import api_key_refusal, api_keys, path_open
+from node.jsonwire import JsonSyntaxError, json_loads, json_text
+from node.protocol import PRIORITY_DEFAULT_CHOICES, TransferKey
 
 COORDINATOR = web.AppKey("coordinator", Coordinator)
+API_KEYS = web.AppKey("api_keys", tuple)  # the main key and the alternative one, when set
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+BODY_BYTES_MAX = 32 << 20  # a JSON body past this is refused (the state and settings are far smaller)
+log = logging.getLogger("shardsim.coordinator")
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=json_text)
 
 
 def reply(result: Any, version: int) -> web.Response:
-    return web.json_response({"result": result, "version": version, "status": "ok"})
+    return json_response({"result": result, "version": version, "status": "ok"})
+
+
+def error_response(error: OperationError) -> web.Response:
+    return json_response({"status": {"error": error.text()}, "kind": error.kind, "message": error.message},
+                         status=error.status)
 
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        refusal = None if path_open(request.path) else api_key_refusal(request.headers, request.app[API_KEYS])
+        if refusal is not None:
+            raise OperationError("Unauthorized", 401, refusal)
+        if request.match_info.http_exception is not None:
+            error = request.match_info.http_exception
+            raise OperationError("NotFound" if error.status == 404 else "BadRequest", error.status,
+                                 f"no route for {request.method} {request.path}")
         return await handler(request)
     except OperationError as error:
-        return web.json_response({"status": {"error": error.text()}, "kind": error.kind,
-                                  "message": error.message}, status=error.status)
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-        return web.json_response({"status": {"error": f"Bad request: {type(error).__name__}: {error}"},
-                                  "kind": "BadRequest"}, status=400)
+        return error_response(error)
+    except (KeyError, TypeError, ValueError) as error:
+        return error_response(OperationError("BadRequest", 400, f"{type(error).__name__}: {error}"))
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        return error_response(OperationError("BadRequest", error.status, error.text or error.reason))
+    except Exception as error:  # a bug: say so in the envelope, and log it
+        log.exception("request %s %s failed", request.method, request.path)
+        return error_response(OperationError("ServiceError", 500, f"{type(error).__name__}: {error}"))
 
 
 async def body_of(request: web.Request) -> dict[str, Any]:
-    value = await request.json()
+    """The JSON object of the body, read as the nodes read theirs (serde_json's rules and words)."""
+    if request.content_length is not None and request.content_length > BODY_BYTES_MAX:
+        raise OperationError("FormatError", 400, f"JSON payload ({request.content_length} bytes) is larger "
+                             f"than allowed (limit: {BODY_BYTES_MAX} bytes).")
+    try:
+        value = json_loads(await request.read())
+    except JsonSyntaxError as error:
+        raise OperationError("FormatError", 400, f"Format error in JSON body: {error}") from None
     if not isinstance(value, dict):
-        raise ValueError("expected a JSON object")
+        raise OperationError("FormatError", 400, "Format error in JSON body: expected a JSON object")
     return value
 
 
@@ -63,7 +99,7 @@ async def state_get(request: web.Request) -> web.Response:
     version = request.query.get("version")
     view = await coordinator.state_pulled(int(peer) if peer else None, request.query.get("boot_id"),
                                           int(version) if version else None)
-    return web.json_response(view)
+    return json_response(view)
 
 
 async def topology_put(request: web.Request) -> web.Response:
@@ -80,8 +116,38 @@ async def peer_register(request: web.Request) -> web.Response:
     return reply(True, version)
 
 
+def count_valid(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def pauses_valid(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(s, int | float) and not isinstance(s, bool) and s >= 0
+                                           for s in value.values())
+
+
+SETTINGS_VALID: dict[str, Callable[[Any], bool]] = {
+    "default_priority": lambda value: value in PRIORITY_DEFAULT_CHOICES,
+    "incoming_transfers_limit": count_valid,
+    "outgoing_transfers_limit": count_valid,
+    "transfer_phase_pause_s": pauses_valid,  # {phase: seconds}: scenarios hold a transfer after a phase
+    "step": lambda value: isinstance(value, bool),
+}
+
+
+def settings_check(body: dict[str, Any]) -> None:
+    """Only the settings the coordinator and the nodes read, each of its type: a stray value would break the
+    automatic recovery loop or every node's view, so it is refused whole, before anything changes."""
+    for name, value in body.items():
+        valid = SETTINGS_VALID.get(name)
+        if valid is None:
+            raise OperationError("BadRequest", 400, f"unknown setting `{name}` (known: {', '.join(SETTINGS_VALID)})")
+        if not valid(value):
+            raise OperationError("BadRequest", 400, f"invalid value for setting `{name}`: {json_text(value)}")
+
+
 async def settings_put(request: web.Request) -> web.Response:
     body = await body_of(request)
+    settings_check(body)
     step = bool(body.pop("step")) if "step" in body else None
     settings, version = await request.app[COORDINATOR].settings_update(body, step)
     return reply(settings, version)
@@ -158,8 +224,9 @@ async def recovery_step(request: web.Request) -> web.Response:
 
 
 def app_build(coordinator: Coordinator) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware])
+    app = web.Application(middlewares=[errors_middleware], client_max_size=BODY_BYTES_MAX)
     app[COORDINATOR] = coordinator
+    app[API_KEYS] = api_keys(coordinator.settings.api_key, coordinator.settings.alt_api_key)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with coordinator.running():

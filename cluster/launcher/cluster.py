@@ -36,6 +36,7 @@ from cluster.ports import port_for_process
 from cluster.proxy.client import ToxiproxyClient
 from cluster.proxy.server import ProxyServer
 from node import clock
+from node.apikey import api_key_headers
 from node.eventbus import EventPublisher
 from node.protocol import PRIORITY_DEFAULT
 from node.retry import Backoff, WaitTimeout, retry, wait_until
@@ -154,7 +155,7 @@ class Cluster:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"api-key": self.options.api_key} if self.options.api_key else {}
+        return api_key_headers(self.options.api_key)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     async def __aenter__(self) -> Cluster:

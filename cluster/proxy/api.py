@@ -9,6 +9,8 @@ deprecated spelling of PATCH; errors are `{"error": "...", "status": N}`; a `Moz
 from __future__ import annotations
 
 import json
+import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -20,12 +22,13 @@ from cluster.proxy.toxics import toxic_from_json
 
 VERSION = "2.12.0"
 REGISTRY_KEY = web.AppKey("registry", ProxyRegistry)
+log = logging.getLogger("shardsim.proxy")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _json(data: object, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
+    return web.json_response(data, status=status, dumps=lambda value: json.dumps(value, allow_nan=False))
 
 
 def _error(error: errors.ApiError) -> web.Response:
@@ -44,14 +47,35 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if error.status < 400:
             raise
         return _error(errors.ApiError(error.reason.lower(), error.status))
+    except Exception as error:  # a bug: still an error body in Toxiproxy's shape, and logged
+        log.exception("proxy API %s %s failed", request.method, request.path)
+        return _error(errors.ApiError(f"{type(error).__name__}: {error}", 500))
+
+
+def _constant_refuse(name: str) -> object:
+    """Go's encoding/json has no NaN or Infinity: its words for the first byte it cannot read."""
+    if name.startswith("-"):
+        raise ValueError("invalid character 'I' in numeric literal")
+    raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
+
+
+def _float_checked(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"json: cannot unmarshal number {text} into Go value of type float64")
+    return value
 
 
 async def _body(request: web.Request) -> object:
+    """The JSON body, refused as Toxiproxy's Go decoder refuses it (no NaN or Infinity, no number beyond a
+    float64, nesting bounded: Go stops at 10000 levels with `exceeded max depth`, Python's parser sooner)."""
     raw = await request.read()
     if not raw.strip():
         raise errors.BAD_REQUEST_BODY.joined("EOF")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_constant_refuse, parse_float=_float_checked)
+    except RecursionError:
+        raise errors.BAD_REQUEST_BODY.joined("exceeded max depth") from None
     except (ValueError, UnicodeDecodeError) as error:
         raise errors.BAD_REQUEST_BODY.joined(str(error)) from None
 

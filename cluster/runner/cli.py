@@ -129,6 +129,7 @@ async def extras_start(stack: contextlib.AsyncExitStack, args: argparse.Namespac
     async def on_cluster(cluster: Any) -> None:
         if step is not None:
             step.coordinator_url = cluster.coordinator_url
+            step.headers = cluster.headers
             started.append(tasks.create_task(step.run(session), name="step"))
     return on_cluster
 

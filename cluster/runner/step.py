@@ -24,6 +24,7 @@ class StepController:
         self.view = ClusterView()
         self.pending: asyncio.Queue[Event] = asyncio.Queue(maxsize=queue_size)
         self.coordinator_url: str | None = None
+        self.headers: dict[str, str] = {}  # the cluster's API key, once the cluster runs
         self.steps = 0
 
     def on_event(self, event: Event) -> None:
@@ -46,7 +47,7 @@ class StepController:
                 print("press Enter to let the coordinator go on ...", flush=True)
                 await asyncio.to_thread(sys.stdin.readline)
             if self.coordinator_url is not None:
-                async with session.post(f"{self.coordinator_url}/internal/step/continue",
+                async with session.post(f"{self.coordinator_url}/internal/step/continue", headers=self.headers,
                                         timeout=aiohttp.ClientTimeout(total=5)):
                     pass
 

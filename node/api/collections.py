@@ -32,7 +32,7 @@ WAL_CONFIG = {"wal_capacity_mb": 32, "wal_segments_ahead": 0}
 
 
 def collection_info(collection: Collection, points_count: int) -> dict[str, Any]:
-    params = {**collection.config, "on_disk_payload": True}
+    params = {"on_disk_payload": True, **collection.config}  # vectors, sparse_vectors and on_disk_payload as given
     return {"status": "green", "optimizer_status": "ok", "indexed_vectors_count": 0,
             "points_count": points_count, "segments_count": len(collection.shards),
             "config": {"params": params, "hnsw_config": HNSW_CONFIG, "optimizer_config": OPTIMIZER_CONFIG,

@@ -1,22 +1,29 @@
 """Internal routes (`/internal/...`, msgpack bodies) used between nodes and by the coordinator.
 
 The digest routes serve checkers and tests; the others exist for a clustered node: state pushes from the
-coordinator, forwarded updates and reads between nodes, and the two sides of a shard transfer.
+coordinator, forwarded updates and reads between nodes, and the two sides of a shard transfer. A body of
+the wrong shape is a 400 before anything is touched (`shape_check`), as on the public routes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 from node.api.keys import agent_of, node_of
-from node.api.responses import ok, path_int
-from node.errors import FormatError, NotFound
+from node.api.responses import json_response, json_value, ok, path_int
+from node.errors import BadRequest, FormatError, NotFound
 from node.protocol import MSGPACK_CONTENT_TYPE, TransferKey, msgpack_decode, msgpack_encode
 from node.replication.source import transfer_drive
 from node.replication.target import transfer_receive
+from node.storage.operations import operation_check
 from node.storage.points import shard_read
+
+DRIVER_STOP_TIMEOUT_S = 5.0  # a stale transfer driver stops at its next await; this bounds the wait
 
 
 async def shard_digest(request: web.Request) -> web.Response:
@@ -46,11 +53,37 @@ async def msgpack_body(request: web.Request) -> Any:
         raise FormatError(f"Format error in msgpack body: {error}") from error
 
 
+def shape_check(value: Any, fields: Mapping[str, type], what: str) -> dict[str, Any]:
+    """`value` as a dict with each of `fields` of its type (a bool is no int); 400 naming the first wrong."""
+    if not isinstance(value, dict):
+        raise BadRequest(f"Malformed {what}: expected an object")
+    for name, kind in fields.items():
+        field = value.get(name)
+        if not isinstance(field, kind) or (kind is int and isinstance(field, bool)):
+            raise BadRequest(f"Malformed {what}: `{name}` missing or of the wrong type")
+    return value
+
+
+STATE_FIELDS = {"version": int, "peers": dict, "collections": dict, "transfers": list}
+COLLECTION_STATE_FIELDS = {"config": dict, "shards": dict}
+TRANSFER_FIELDS = {"collection": str, "shard_id": int, "from": int, "to": int}
+RECOVER_FIELDS = {"collection": str, "shard": int, "from": int, "to": int}
+
+
+def state_view_check(view: Any) -> dict[str, Any]:
+    shape_check(view, STATE_FIELDS, "cluster state")
+    for name, description in view["collections"].items():
+        shape_check(description, COLLECTION_STATE_FIELDS, f"cluster state of collection {name}")
+    for transfer in view["transfers"]:
+        shape_check(transfer, TRANSFER_FIELDS, "cluster state transfer")
+    return view
+
+
 async def state_push(request: web.Request) -> web.Response:
     """The coordinator pushes this node's view of the cluster state (JSON)."""
     agent = agent_of(request)
-    version = await agent.state_apply(await request.json())
-    return web.json_response({"version": version})
+    version = await agent.state_apply(state_view_check(await json_value(request)))
+    return json_response({"version": version})
 
 
 async def shard_apply(request: web.Request) -> web.Response:
@@ -61,10 +94,13 @@ async def shard_apply(request: web.Request) -> web.Response:
     shard = collection.shards.get(shard_id)
     if shard is None:
         raise NotFound(f"shard {shard_id} of `{collection.name}` is not on this peer")
-    body = await msgpack_body(request)
+    body = shape_check(await msgpack_body(request), {"ops": list}, "apply request")
+    operations = body["ops"]
+    for operation in operations:  # all or nothing: every operation is checked before the first is logged
+        operation_check(operation, shard.schema)
     seq = 0
-    for operation in body["ops"]:
-        seq = await shard.apply(list(operation), durable=bool(body.get("durable")))
+    for operation in operations:
+        seq = await shard.apply(operation, durable=bool(body.get("durable")))
     return msgpack_response({"seq": seq})
 
 
@@ -72,25 +108,35 @@ async def shard_read_route(request: web.Request) -> web.Response:
     node = node_of(request)
     collection = node.storage.get(request.match_info["collection"])
     shard = collection.shard_local(path_int(request, "shard"))
-    return msgpack_response(shard_read(shard, await msgpack_body(request)))
+    body = shape_check(await msgpack_body(request), {"kind": str}, "read request")
+    try:
+        return msgpack_response(shard_read(shard, body))
+    except (KeyError, TypeError, ValueError, AttributeError) as error:  # a read changes nothing: refuse it whole
+        raise BadRequest(f"Malformed read request: {type(error).__name__}: {error}") from None
 
 
 async def transfer_start(request: web.Request) -> web.Response:
-    """The coordinator asks this node, the source, to drive a transfer."""
+    """The coordinator asks this node, the source, to drive a transfer. The coordinator asks once per
+    transfer it registers, so a driver still running for the same key drives an earlier transfer that was
+    aborted meanwhile (e.g. waiting between attempts): it is stopped, so that it cannot report its steps
+    for the new one and then quit on the old one's `TransferGone`, leaving the new one without a driver."""
     agent = agent_of(request)
-    transfer = await request.json()
+    transfer = shape_check(await json_value(request), TRANSFER_FIELDS, "transfer")
     key = TransferKey.of(transfer)
     running = agent.drivers.get(key)
-    if running is None or running.done():
-        agent.drivers[key] = node_of(request).background(transfer_drive(agent, transfer),
-                                                         f"transfer {key.text()}")
-    return web.json_response({"started": True})
+    if running is not None and not running.done():
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(running), DRIVER_STOP_TIMEOUT_S)
+    agent.drivers[key] = node_of(request).background(transfer_drive(agent, transfer), f"transfer {key.text()}")
+    return json_response({"started": True})
 
 
 async def transfer_recover(request: web.Request) -> web.Response:
     """The source asks this node, the target, to stream and restore the shard snapshot."""
     agent = agent_of(request)
-    return msgpack_response(await transfer_receive(agent, await msgpack_body(request)))
+    body = shape_check(await msgpack_body(request), RECOVER_FIELDS, "transfer recovery request")
+    return msgpack_response(await transfer_receive(agent, body))
 
 
 def routes_add(router: web.UrlDispatcher) -> None:

@@ -8,7 +8,7 @@ from node.service import Node
 
 NODE = web.AppKey("node", Node)
 AGENT = web.AppKey("agent", ClusterAgent)  # present on a clustered node only
-PLAIN_ERRORS = web.RequestKey("plain_errors", bool)  # a download route: errors as plain text
+PLAIN_ERRORS = web.RequestKey("plain_errors", bool)  # a download: errors in plain text, as actix
 
 
 def node_of(request: web.Request) -> Node:

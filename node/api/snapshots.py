@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from node.api.keys import PLAIN_ERRORS, node_of
-from node.api.responses import accepted, body_string, json_body, ok, path_int, query_bool
+from node.api.responses import accepted, body_string, json_body, multipart_check, ok, path_int, query_bool
 from node.api.validation import checksum_param
 from node.errors import FormatError, NodeError
 from node.service import LockKey, Node
@@ -42,6 +42,15 @@ async def maybe_background(request: web.Request, work: Callable[[], Awaitable[An
             log.warning("background snapshot work on %s failed: %s", request.path, error.text())
     node_of(request).background(logged(), f"snapshot {request.method} {request.path}")
     return accepted(request)
+
+
+async def upload_receive(node: Node, request: web.Request) -> Path:
+    """The uploaded `snapshot` file; a body that is no multipart form (aiohttp's reader raises ValueError) is
+    400 `Multipart boundary is not found`, as actix-multipart answers a body not starting with its boundary."""
+    try:
+        return await restore.upload_receive(node, request)
+    except ValueError:
+        raise FormatError("Multipart boundary is not found") from None
 
 
 async def file_response(request: web.Request, path: Path) -> web.FileResponse:
@@ -115,11 +124,12 @@ async def collection_recover(request: web.Request) -> web.Response:
 async def collection_upload(request: web.Request) -> web.Response:
     node = node_of(request)
     name = request.match_info["collection"]
+    multipart_check(request)  # Qdrant's extractors: the path, the multipart form, then the query
     wait = query_bool(request, "wait", True)
     priority = restore.priority_parse(request.query.get("priority"),
                                        "Deserialize error in query parameters")
     checksum = checksum_param(request.query.get("checksum"), "query parameters")
-    path = await restore.upload_receive(node, request)
+    path = await upload_receive(node, request)
 
     async def work() -> bool:
         try:
@@ -235,8 +245,9 @@ async def shard_upload(request: web.Request) -> web.Response:
     priority = restore.priority_parse(request.query.get("priority"),
                                        "Deserialize error in query parameters")
     checksum = checksum_param(request.query.get("checksum"), "query parameters")
+    multipart_check(request)  # Qdrant's extractors: the path, the query, then the multipart form
     collection, shard_id = shard_target(node, request)
-    path = await restore.upload_receive(node, request)
+    path = await upload_receive(node, request)
 
     async def work() -> bool:
         try:

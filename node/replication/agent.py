@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from node import clock
+from node.apikey import api_key_headers
 from node.errors import ERROR_KINDS, BadInput, NodeError, NotEnoughReplicas, ServiceError, ShardUnavailable
 from node.protocol import (
     MSGPACK_CONTENT_TYPE,
@@ -65,7 +66,7 @@ class ClusterAgent:
     # -- lifecycle and state ------------------------------------------------------------------------------
     @property
     def headers(self) -> dict[str, str]:
-        return {"api-key": self.settings.api_key} if self.settings.api_key else {}
+        return api_key_headers(self.settings.api_key, self.settings.alt_api_key)
 
     async def start(self) -> None:
         address = self.settings.advertise_address or f"{self.settings.host}:{self.settings.port}"
@@ -79,6 +80,11 @@ class ClusterAgent:
                     on_failure=lambda attempt, error: log.warning(
                         "coordinator not reachable yet (%s); retrying", error))
         self.node.background(self._pull_loop(), "state-pull")
+        for collection, shard in self.node.shards_damaged():  # failed replicas: Dead, then re-synced
+            damage = shard.log_damage
+            assert damage is not None
+            self.replica_report(collection.name, shard.shard_id, self.node.peer_id,
+                                f"its write-ahead log is damaged: {damage.text()}")
 
     async def stop(self) -> None:
         for task in self.drivers.values():
@@ -240,6 +246,13 @@ class ClusterAgent:
         if applied < required:
             raise ServiceError(f"only {applied} of {required} required replicas of shard {shard_id} "
                                f"confirmed the update")
+        if not any(ok and replicas[peer] == ReplicaState.ACTIVE.value for peer, ok in zip(targets, results,
+                                                                                       strict=True)):
+            # Qdrant's rule: a Partial target alone does not make an update durable, since a failed transfer
+            # re-syncs it from an Active replica and its copy is lost (issue 14, transfer torture)
+            raise ServiceError(f"Failed to apply operation to at least one `Active` replica. Consistency of "
+                               f"this update is not guaranteed. Please retry. (shard {shard_id}: "
+                               f"{self.states_text(replicas)})")
 
     def states_text(self, replicas: dict[int, str]) -> str:
         return ", ".join(f"{self.peer_name(p)}: {st}" for p, st in sorted(replicas.items()))

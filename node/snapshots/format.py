@@ -7,8 +7,8 @@ Shard snapshot (at the archive root):
     index.msgpack            {"ids": [...], "lengths": [...], "versions": [...]}: the points in canonical id
                              order, the length of each one's bytes and its version
     points/000000.msgpack    the points' canonical bytes (`node.protocol.point_content`, each a msgpack
-                             `[id, vector float32 bytes, payload]`) back to back in that order, about 1 MiB
-                             per member; all members together are what the content digest hashes
+                             `[id, vectors, payload]`) back to back in that order, about 1 MiB per member;
+                             all members together are what the content digest hashes
 Collection snapshot:
     manifest.json            {"format_version", "kind": "collection", "collection", "peer_id", "config",
                               "shards": [ids]}
@@ -20,6 +20,11 @@ Both end with:
 Full-storage snapshot:
     config.json              {"collections_mapping": {collection: file}, "collections_aliases": {}}
     <collection snapshot files>
+
+Format versions: 3 (written) holds every named dense and sparse vector of a point (`vectors` is the float32
+bytes of the one unnamed vector, or a map `{name: float32 bytes | [u32 indices, f32 values]}`) and the
+collection's `sparse_vectors` config; 2 (still read) held only the unnamed vector, whose points have the same
+bytes in format 3, so a format-2 snapshot restores with its digest unchanged.
 
 Writing never needs the whole archive in memory: every member is at most about `chunk_bytes`, so the tar
 header (which needs the size first) is written after each member is packed. Reading refuses absolute
@@ -51,7 +56,8 @@ from node.errors import BadInput, CorruptSnapshot
 from node.protocol import contents_digest, ids_sorted
 from node.storage.shard import CorruptPoint, PointSet, ShardView, contents_slice, gc_paused, record_decode
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+FORMAT_VERSIONS_READ = (2, 3)
 CHUNK_BYTES = 1 << 20
 MANIFEST = "manifest.json"
 TOMBSTONES = "tombstones.msgpack"
@@ -309,21 +315,34 @@ def snapshot_read(source: Path | bytes, check_points: bool = True) -> SnapshotCo
             raise BadInput("Invalid snapshot: no manifest.json (not a shardsim snapshot)")
         files = Members(archive, by_name, buffer)
         manifest = files.json(MANIFEST)
-        if manifest.get("format_version") != FORMAT_VERSION:
+        if manifest.get("format_version") not in FORMAT_VERSIONS_READ:
             raise BadInput(f"Invalid snapshot: unsupported format version {manifest.get('format_version')}")
         kind = manifest.get("kind")
         if kind == "shard":
-            shards = {int(manifest["shard_id"]): shard_content(files, "", manifest, check_points)}
+            shards = {shard_id_check(manifest.get("shard_id")): shard_content(files, "", manifest, check_points)}
         elif kind == "collection":
             shards = {}
-            for shard_id in manifest.get("shards", []):
-                prefix = f"{int(shard_id)}/"
+            listed = manifest.get("shards", [])
+            if type(listed) is not list or len(set(map(shard_id_check, listed))) != len(listed):
+                raise BadInput("Invalid snapshot: its manifest's `shards` is not a list of distinct shard ids")
+            for shard_id in listed:
+                prefix = f"{shard_id}/"
                 if prefix + MANIFEST not in by_name:
                     raise CorruptSnapshot(f"Invalid snapshot: shard {shard_id} is missing from the archive")
-                shards[int(shard_id)] = shard_content(files, prefix, files.json(prefix + MANIFEST), check_points)
+                shard_manifest_value = files.json(prefix + MANIFEST)
+                if shard_manifest_value.get("shard_id") != shard_id:
+                    raise BadInput(f"Invalid snapshot: the data under {prefix} is of shard "
+                                   f"{shard_manifest_value.get('shard_id')!r}")
+                shards[shard_id] = shard_content(files, prefix, shard_manifest_value, check_points)
         else:
             raise BadInput(f"Invalid snapshot: unknown kind {kind!r}")
         return SnapshotContent(manifest, shards)
+
+
+def shard_id_check(value: Any) -> int:
+    if type(value) is not int or value < 0:
+        raise BadInput(f"Invalid snapshot: shard id {value!r} is not a non-negative integer")
+    return value
 
 
 def shard_content(files: Members, prefix: str, manifest: dict[str, Any], check_points: bool) -> ShardContent:

@@ -1,13 +1,14 @@
 """One shard's store: points in memory, a write-ahead log and a base file on disk, and its content digest.
 
-Every point is kept in its canonical bytes (`node.protocol.point_content`: msgpack `[id, vector, payload]`,
-payload keys sorted) with its version beside it; its record `(vector: float32 bytes, payload: dict,
-version: int)` is decoded from those bytes on first use (`Records`). Snapshots stream the canonical bytes as
+Every point is kept in its canonical bytes (`node.protocol.point_content`: msgpack `[id, vectors, payload]`,
+payload keys sorted) with its version beside it; its record `(vectors, payload: dict, version: int)` is
+decoded from those bytes on first use (`Records`); vectors are in canonical form (`node.protocol.Vectors`:
+the float32 bytes of the one unnamed vector, or a map of named dense and sparse vectors). Snapshots stream the canonical bytes as
 they are and the digest is one SHA-256 over them in id order, so neither needs per-point work, and a shard
 restored from a snapshot adopts the snapshot's bytes without decoding them.
 
 Every update carries a version (a hybrid clock, see `version_clock`) and gets the shard's next local
-sequence number (`seq`); it is appended to the WAL, applied in memory (last writer wins per point, deletes
+sequence number (`seq`); it is checked (node/storage/operations.py), appended to the WAL, applied in memory (last writer wins per point, deletes
 leave tombstones) and, for durable writes, fsynced before the caller is answered. The digest is computed
 when asked for and kept until the next write. Hooks let a transfer queue every update applied while it runs.
 """
@@ -30,17 +31,31 @@ import msgpack
 
 from node import clock
 from node.errors import ServiceError
-from node.protocol import EMPTY_DIGEST, PointId, contents_digest, ids_sorted, payload_sorted, point_content
-from node.storage.wal import Wal
+from node.protocol import (
+    EMPTY_DIGEST,
+    PointId,
+    Vectors,
+    contents_digest,
+    ids_sorted,
+    payload_sorted,
+    point_content,
+)
+from node.storage.operations import (
+    MalformedOperation,
+    Operation,
+    OperationSchema,
+    log_record_check,
+    operation_check,
+    point_changes,
+)
+from node.storage.wal import LogDamage, LogDamaged, Wal, damage_marker_read, damage_marker_write
 
 BASE_FILE = "points.msgpack"
 BASE_MAGIC = b"SSBASE2\n"
 BASE_FORMAT_VERSION = 2
 
-PointRecord = tuple[bytes, dict[str, Any], int]
+PointRecord = tuple[Vectors, dict[str, Any], int]
 Content = bytes | memoryview  # one point's canonical bytes (a slice of a snapshot or base file after a restore)
-Operation = list[Any]  # [kind, version, data]: ["upsert", v, [[id, vector_bytes, payload], ...]],
-#                        ["delete", v, [ids]], ["set_payload", v, [[id, payload], ...]]
 TOMBSTONE_RETENTION_S = 600
 VERSION_PEER_BITS = 12
 
@@ -79,8 +94,8 @@ def record_decode(point_id: PointId, data: Content, version: int) -> PointRecord
         value = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except (ValueError, msgpack.UnpackException) as error:
         raise CorruptPoint(f"stored point {point_id} is corrupt ({error})") from error
-    if type(value) is not list or len(value) != 3 or value[0] != point_id or type(value[1]) is not bytes \
-            or type(value[2]) is not dict:
+    if type(value) is not list or len(value) != 3 or value[0] != point_id \
+            or type(value[1]) not in (bytes, dict) or type(value[2]) is not dict:
         raise CorruptPoint(f"stored point {point_id} is corrupt (its bytes hold another point or no point)")
     return value[1], value[2], version
 
@@ -228,10 +243,13 @@ class ShardView:
 class Shard:
     """The local data of one shard. Create with `Shard.open(directory, ...)`."""
 
-    def __init__(self, directory: Path, collection: str, shard_id: int) -> None:
+    def __init__(self, directory: Path, collection: str, shard_id: int,
+                 schema: OperationSchema | None = None) -> None:
         self.directory = directory
         self.collection = collection
         self.shard_id = shard_id
+        self.schema = schema or OperationSchema()
+        self.log_damage: LogDamage | None = None  # records lost to a damaged log: this replica needs recovery
         self.packed: dict[PointId, Content] = {}  # each point's canonical bytes
         self.versions: dict[PointId, int] = {}
         self.points = Records(self.packed, self.versions)
@@ -251,9 +269,12 @@ class Shard:
         self.version_last = max(self.version_last, max(points.versions, default=0))
 
     @classmethod
-    def open(cls, directory: Path, collection: str, shard_id: int) -> Shard:
+    def open(cls, directory: Path, collection: str, shard_id: int, schema: OperationSchema | None = None
+             ) -> Shard:
         directory.mkdir(parents=True, exist_ok=True)
-        shard = cls(directory, collection, shard_id)
+        for leftover in directory.glob("*.tmp"):  # a base file or damage mark cut short by a crash
+            leftover.unlink()
+        shard = cls(directory, collection, shard_id, schema)
         if (directory / BASE_FILE).exists():
             header, points = base_read(directory / BASE_FILE)
             shard._points_set(points)
@@ -261,20 +282,49 @@ class Shard:
             shard.tombstones = dict(header.get("tombstones") or {})
             shard.seq = int(header["seq"])
         shard.wal = Wal(directory)
-        for record in shard.wal.records():
-            seq, operation = record[0], record[1:]
-            if seq > shard.seq:
-                shard._apply_memory(operation)
-                shard.seq = seq
-                shard.version_last = max(shard.version_last, operation[1])
+        shard._replay()
         return shard
+
+    def _replay(self) -> None:
+        """Apply the log's records past the base file. A record that cannot be read or applied (a damaged
+        disk: nothing invalid is ever appended) ends the replay: the shard keeps what it had up to it, and
+        `_log_damage_settle` makes that state durable and marks the shard as needing recovery."""
+        assert self.wal is not None
+        self.log_damage = damage_marker_read(self.directory)
+        try:
+            for path, offset, record in self.wal.records():
+                if type(record) is list and record and type(record[0]) is int and 0 < record[0] <= self.seq:
+                    continue  # covered by the base file
+                try:
+                    log_record_check(record, self.schema)
+                    self._apply_memory(record[1:])
+                except (MalformedOperation, ValueError, TypeError, KeyError) as error:
+                    raise LogDamaged(LogDamage(path, offset, f"a record that cannot be applied ({error})")) from error
+                self.seq = record[0]
+                self.version_last = max(self.version_last, record[2])
+        except LogDamaged as error:
+            self._log_damage_settle(error.damage)
+
+    def _log_damage_settle(self, damage: LogDamage) -> None:
+        """Keep the shard as replayed up to the damaged record: mark it, write it whole as the base file, and
+        set the damaged segment and later ones aside, so that new writes survive the next start."""
+        assert self.wal is not None
+        damage_marker_write(self.directory, damage)
+        header = {"collection": self.collection, "shard_id": self.shard_id, "seq": self.seq,
+                  "tombstones": self.tombstones}
+        ids = list(self.packed)
+        base_write(self.directory / BASE_FILE, header,
+                   PointSet(ids, [self.packed[i] for i in ids], [self.versions[i] for i in ids]))
+        self.wal.segments_set_aside(damage.path)
+        directory_fsync(self.directory)
+        self.log_damage = damage
 
     @classmethod
     def adopt(cls, directory: Path, collection: str, shard_id: int, seq: int, points: PointSet,
-              tombstones: dict[PointId, int], digest: str) -> Shard:
+              tombstones: dict[PointId, int], digest: str, schema: OperationSchema | None = None) -> Shard:
         """Open a shard just built aside from verified content (`shard_build_aside`, renamed into place),
         taking the points' bytes from memory and the digest from the verified manifest: nothing decoded."""
-        shard = cls(directory, collection, shard_id)
+        shard = cls(directory, collection, shard_id, schema)
         shard._points_set(points)
         shard.tombstones = dict(tombstones)
         shard._digest = digest
@@ -331,25 +381,26 @@ class Shard:
     def _apply_memory(self, operation: Operation) -> None:
         kind, version, data = operation
         if kind == "upsert":
-            for point_id, vector, payload in data:
+            for point_id, vectors, payload in data:
                 if self._newer(point_id, version):
-                    self._put(point_id, (vector, payload or {}, version))
+                    self._put(point_id, (vectors, payload or {}, version))
         elif kind == "delete":
             for point_id in data:
                 if self._newer(point_id, version):
                     self._remove(point_id)
                     self.tombstones[point_id] = version
-        elif kind == "set_payload":
-            for point_id, payload in data:
+        else:  # a partial update: only of points that exist
+            for point_id, change in point_changes(kind, data):
                 old = self.points.get(point_id)
                 if old is not None and self._newer(point_id, version):
-                    self._put(point_id, (old[0], {**old[1], **payload}, version))
-        else:
-            raise ValueError(f"unknown shard operation {kind!r}")
+                    vectors, payload = change(old[0], old[1])
+                    self._put(point_id, (vectors, payload, version))
 
     async def apply(self, operation: Operation, durable: bool) -> int:
-        """Apply one update `[kind, version, data]`: WAL append, memory, hooks; fsync when `durable`."""
+        """Apply one update `[kind, version, data]`: check, WAL append, memory, hooks; fsync when `durable`.
+        A malformed operation raises MalformedOperation (400) before anything is written."""
         assert self.wal is not None, "shard is closed"
+        operation_check(operation, self.schema)
         seq = self.seq + 1
         self.wal.append([seq, *operation])
         self._apply_memory(operation)
@@ -402,20 +453,10 @@ def shard_build_aside(directory: Path, collection: str, shard_id: int, seq: int,
                PointSet.from_records(points))
 
 
-def shard_directory_swap(live: Path, prepared: Path) -> None:
-    """Replace `live` by `prepared` with renames; `shard_directory_repair` finishes a swap cut by a crash."""
-    old = live.with_name(live.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if live.exists():
-        os.replace(live, old)
-    os.replace(prepared, live)
-    directory_fsync(live.parent)
-    shutil.rmtree(old, ignore_errors=True)
-
 
 def shard_directory_repair(live: Path) -> None:
-    """At start-up: put back a shard whose swap was interrupted, and remove half-built ones."""
+    """At start-up: put back a shard whose swap (node/storage/swaps.py) was cut before it committed, and remove
+    half-built ones."""
     old = live.with_name(live.name + ".old")
     if not live.exists() and old.exists():
         os.replace(old, live)

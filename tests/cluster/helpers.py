@@ -58,7 +58,8 @@ class ClusterApi:
         self.session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> ClusterApi:
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT_S))
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT_S),
+                                             headers=self.cluster.headers)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -17,7 +17,7 @@ import pytest
 from node.settings import NodeSettings, parser_build, settings_from_args
 from node.settings_args import setting, settings_args_add, settings_from_namespace
 
-SETTINGS_ENV = ("QDRANT__SERVICE__API_KEY", "SHARDSIM_MQTT_URL", "SHARDSIM_CLUSTER")
+SETTINGS_ENV = ("QDRANT__SERVICE__API_KEY", "QDRANT__SERVICE__ALT_API_KEY", "SHARDSIM_MQTT_URL", "SHARDSIM_CLUSTER")
 FLAGS_BEFORE = ("--host", "--port", "--data-dir", "--snapshots-dir", "--peer-id", "--name", "--api-key",
                 "--max-upload-bytes", "--coordinator-url", "--advertise-address", "--mqtt-url", "--cluster-name",
                 "--default-priority", "--transfer-timeout-s", "--compaction-wal-bytes", "--compaction-interval-s",

@@ -1,0 +1,401 @@
+"""JSON on the wire as Qdrant's serde_json reads and writes it: strict parsing with serde's own error messages,
+and encoding that refuses anything that is not JSON.
+
+Python's `json` accepts the tokens `NaN`, `Infinity` and `-Infinity`, turns `1e400` into infinity, nests as
+deep as the interpreter's stack allows (then RecursionError), decodes a byte-order mark and lone UTF-16
+surrogates, and writes non-finite floats as bare `NaN`. serde_json (what actix-web's `Json` extractor uses in
+Qdrant) refuses each of these with a syntax error naming the line and column, and nests 128 levels at most.
+
+    json_loads(raw)  -> the value, or JsonSyntaxError("expected value at line 1 column 2")
+    json_dumps(value) -> bytes; ValueError for a NaN or an infinity (a bug to see, never invalid JSON sent)
+
+`json_loads` parses with Python's C parser first (fast), with hooks that refuse what serde refuses; whenever
+that fails, or the body nests deeper than serde allows, or holds an unpaired surrogate escape, `serde_error`
+walks the bytes the way serde_json's `from_slice` does (iteratively) to find serde's first error and its
+position. Pure: no I/O, so `cluster/` (the coordinator) parses its bodies the same way (tests/test_layout.py).
+Source facts (serde_json 1.0.15x, `src/de.rs`, `src/read.rs`, `src/error.rs`): errors print as
+`<reason> at line L column C`, the column counting bytes from the line's start; an error at a byte that was
+only peeked is reported one byte further on than one at a consumed byte; `remaining_depth` starts at 128.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+RECURSION_LIMIT = 128  # serde_json's remaining_depth: the 128th nested array or object is refused
+U64_MAX = (1 << 64) - 1
+I64_MIN = -(1 << 63)
+EXPONENT_MAX = (1 << 31) - 1  # serde keeps the exponent in an i32
+WHITESPACE = b" \t\n\r"
+DIGITS = b"0123456789"
+HEX = b"0123456789abcdefABCDEF"
+SIMPLE_ESCAPES = b'"\\/bfnrt'
+STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+LONG_NUMBER = re.compile(rb"[0-9]{20}|[eE][+-]?[0-9]{3}")  # only these can overflow a float or a u64
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+class JsonSyntaxError(ValueError):
+    """A body serde_json would refuse, in its words: `reason at line L column C`."""
+
+    def __init__(self, reason: str, line: int, column: int) -> None:
+        super().__init__(f"{reason} at line {line} column {column}")
+        self.reason, self.line, self.column = reason, line, column
+
+
+class _Refused(ValueError):
+    """Raised from the fast parser's hooks: let `serde_error` find serde's words."""
+
+
+def _constant_refuse(name: str) -> Any:
+    raise _Refused(name)
+
+
+def _float_checked(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _Refused(text)
+    return value
+
+
+def _int_checked(text: str) -> int | float:
+    """serde keeps an integer as u64 or i64; beyond those it reads it as an f64 (no arbitrary precision)."""
+    if len(text) <= 20:
+        value = int(text)
+        if I64_MIN <= value <= U64_MAX:
+            return value
+    return _float_checked(text)
+
+
+def json_loads(raw: bytes) -> Any:
+    """The value of a JSON body, accepted and refused exactly where serde_json would (see the module doc)."""
+    try:
+        text = raw.decode("utf-8")
+        if LONG_NUMBER.search(raw):  # a number that may overflow or exceed u64: read each one as serde does
+            value = json.loads(text, parse_constant=_constant_refuse, parse_float=_float_checked,
+                               parse_int=_int_checked)
+        else:
+            value = json.loads(text, parse_constant=_constant_refuse)
+    except (ValueError, RecursionError) as error:
+        raise serde_error(raw) or JsonSyntaxError(f"invalid JSON ({error})", 1, 0) from None
+    if nesting_depth(raw) >= RECURSION_LIMIT or (SURROGATE_ESCAPE.search(raw) and not utf8_encodable(value)):
+        found = serde_error(raw)
+        if found is not None:
+            raise found
+    return value
+
+
+def json_dumps(value: Any) -> bytes:
+    """Compact JSON bytes; a non-finite float is a ValueError (serde would write `null`, Python `NaN`: either
+    would hide a bug, so shardsim says it loudly instead)."""
+    return json.dumps(value, allow_nan=False).encode()
+
+
+def json_text(value: Any) -> str:
+    """`json_dumps` as text, for aiohttp's `json_response(dumps=...)`."""
+    return json_dumps(value).decode()
+
+
+def nesting_depth(raw: bytes) -> int:
+    """How deep arrays and objects nest in a body that parsed (strings removed first, so brackets inside
+    them do not count); cheap when the body holds few brackets."""
+    if raw.count(b"[") + raw.count(b"{") < RECURSION_LIMIT:
+        return 0
+    brackets = STRING.sub(b"", raw).translate(None, NOT_BRACKETS)
+    depth = deepest = 0
+    for byte in brackets:
+        if byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def utf8_encodable(value: Any) -> bool:
+    """False when a string (or key) holds a lone surrogate, which only an escape like `\\ud800` can make."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# --- serde_json's parser, to find its first error -------------------------------------------------------
+
+class _Scan:
+    """A cursor over the body, with serde's two ways of placing an error (`error`, `peek_error`)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.index = 0
+
+    def peek(self) -> int | None:
+        return self.data[self.index] if self.index < len(self.data) else None
+
+    def next(self) -> int | None:
+        found = self.peek()
+        if found is not None:
+            self.index += 1
+        return found
+
+    def whitespace(self) -> int | None:
+        while (found := self.peek()) is not None and found in WHITESPACE:
+            self.index += 1
+        return found
+
+    def at(self, index: int, reason: str) -> JsonSyntaxError:
+        start = self.data.rfind(b"\n", 0, index) + 1
+        return JsonSyntaxError(reason, 1 + self.data.count(b"\n", 0, start), index - start)
+
+    def error(self, reason: str) -> JsonSyntaxError:
+        """At a byte already consumed (serde's `error`)."""
+        return self.at(self.index, reason)
+
+    def peek_error(self, reason: str) -> JsonSyntaxError:
+        """At a byte only looked at (serde's `peek_error`): one further on."""
+        return self.at(min(len(self.data), self.index + 1), reason)
+
+
+def serde_error(raw: bytes) -> JsonSyntaxError | None:
+    """serde_json's first error in `raw` read as one JSON value (None: serde would accept it)."""
+    scan = _Scan(raw)
+    try:
+        _value(scan)
+        if scan.whitespace() is not None:
+            raise scan.peek_error("trailing characters")
+    except JsonSyntaxError as error:
+        return error
+    return None
+
+
+def _value(scan: _Scan) -> None:
+    """One value, nested ones included, with an explicit stack of open containers (no recursion)."""
+    stack: list[int] = []  # b"[" or b"{" per open container
+    while True:
+        found = scan.whitespace()
+        if found is None:
+            raise scan.peek_error("EOF while parsing a value")
+        if found in b"[{":
+            if len(stack) + 1 >= RECURSION_LIMIT:
+                raise scan.peek_error("recursion limit exceeded")
+            scan.index += 1
+            stack.append(found)
+            if _container_first(scan, found):
+                continue  # its first element (an object's: after the key and colon) is a value to read
+            stack.pop()  # empty: a complete value
+        else:
+            _scalar(scan, found)
+        while stack:  # a value is complete: close containers until one has another element
+            if _container_next(scan, stack):
+                break
+        else:
+            return
+
+
+def _container_first(scan: _Scan, kind: int) -> bool:
+    """Right after `[` or `{`: False if it closes at once; for an object, reads the first key and colon."""
+    found = scan.whitespace()
+    if kind == ord("["):
+        if found is None:
+            raise scan.peek_error("EOF while parsing a list")
+        if found == ord("]"):
+            scan.index += 1
+            return False
+        return True
+    if found is None:
+        raise scan.peek_error("EOF while parsing an object")
+    if found == ord("}"):
+        scan.index += 1
+        return False
+    if found != ord('"'):
+        raise scan.peek_error("key must be a string")
+    _key_and_colon(scan)
+    return True
+
+
+def _container_next(scan: _Scan, stack: list[int]) -> bool:
+    """After an element of the innermost container: True if another element follows (its key and colon read,
+    for an object), False if the container closed (popped)."""
+    kind = stack[-1]
+    found = scan.whitespace()
+    if kind == ord("["):
+        if found is None:
+            raise scan.peek_error("EOF while parsing a list")
+        if found == ord("]"):
+            scan.index += 1
+            stack.pop()
+            return False
+        if found != ord(","):
+            raise scan.peek_error("expected `,` or `]`")
+        scan.index += 1
+        after = scan.whitespace()
+        if after == ord("]"):
+            raise scan.peek_error("trailing comma")
+        if after is None:
+            raise scan.peek_error("EOF while parsing a value")
+        return True
+    if found is None:
+        raise scan.peek_error("EOF while parsing an object")
+    if found == ord("}"):
+        scan.index += 1
+        stack.pop()
+        return False
+    if found != ord(","):
+        raise scan.peek_error("expected `,` or `}`")
+    scan.index += 1
+    after = scan.whitespace()
+    if after == ord('"'):
+        _key_and_colon(scan)
+        return True
+    if after == ord("}"):
+        raise scan.peek_error("trailing comma")
+    if after is None:
+        raise scan.peek_error("EOF while parsing a value")
+    raise scan.peek_error("key must be a string")
+
+
+def _key_and_colon(scan: _Scan) -> None:
+    scan.index += 1  # the opening quote
+    _string_rest(scan)
+    found = scan.whitespace()
+    if found is None:
+        raise scan.peek_error("EOF while parsing an object")
+    if found != ord(":"):
+        raise scan.peek_error("expected `:`")
+    scan.index += 1
+
+
+def _scalar(scan: _Scan, found: int) -> None:
+    literals = {ord("n"): b"ull", ord("t"): b"rue", ord("f"): b"alse"}
+    if found in literals:
+        scan.index += 1
+        for expected in literals[found]:
+            got = scan.next()
+            if got is None:
+                raise scan.error("EOF while parsing a value")
+            if got != expected:
+                raise scan.error("expected ident")
+    elif found == ord("-"):
+        scan.index += 1
+        _number(scan)
+    elif found in DIGITS:
+        _number(scan)
+    elif found == ord('"'):
+        scan.index += 1
+        _string_rest(scan)
+    else:
+        raise scan.peek_error("expected value")
+
+
+def _digits(scan: _Scan) -> None:
+    while (found := scan.peek()) is not None and found in DIGITS:
+        scan.index += 1
+
+
+def _number(scan: _Scan) -> None:
+    """serde's parse_integer, parse_decimal and parse_exponent (the sign, if any, already consumed)."""
+    start = scan.index
+    first = scan.next()
+    if first is None:
+        raise scan.error("EOF while parsing a value")
+    if first == ord("0"):
+        if (found := scan.peek()) is not None and found in DIGITS:
+            raise scan.peek_error("invalid number")
+    elif first in DIGITS:
+        _digits(scan)
+    else:
+        raise scan.error("invalid number")
+    if scan.peek() == ord("."):
+        scan.index += 1
+        fraction_start = scan.index
+        _digits(scan)
+        if scan.index == fraction_start:
+            raise scan.peek_error("invalid number" if scan.peek() is not None else "EOF while parsing a value")
+    mantissa_zero = not scan.data[start:scan.index].strip(b"0.")
+    if scan.peek() in (ord("e"), ord("E")):
+        scan.index += 1
+        positive = True
+        if scan.peek() in (ord("+"), ord("-")):
+            positive = scan.data[scan.index] == ord("+")
+            scan.index += 1
+        digit = scan.next()
+        if digit is None:
+            raise scan.error("EOF while parsing a value")
+        if digit not in DIGITS:
+            raise scan.error("invalid number")
+        exponent = digit - ord("0")
+        while (found := scan.peek()) is not None and found in DIGITS:
+            scan.index += 1
+            exponent = exponent * 10 + found - ord("0")
+            if exponent > EXPONENT_MAX:
+                if positive and not mantissa_zero:
+                    raise scan.error("number out of range")
+                _digits(scan)
+                return
+    literal = scan.data[start:scan.index]
+    if (b"." in literal or b"e" in literal.lower() or len(literal) > 19) and math.isinf(float(literal)):
+        raise scan.error("number out of range")
+
+
+def _string_rest(scan: _Scan) -> None:
+    """A string after its opening quote: escapes, control characters, then UTF-8 (checked at the end)."""
+    start = scan.index
+    data = scan.data
+    while True:
+        found = scan.next()
+        if found is None:
+            raise scan.error("EOF while parsing a string")
+        if found == ord('"'):
+            try:
+                data[start:scan.index - 1].decode("utf-8")
+            except UnicodeDecodeError:
+                raise scan.error("invalid unicode code point") from None
+            return
+        if found == ord("\\"):
+            _escape(scan)
+        elif found < 0x20:
+            raise scan.error("control character (\\u0000-\\u001F) found while parsing a string")
+
+
+def _escape(scan: _Scan) -> None:
+    found = scan.next()
+    if found is None:
+        raise scan.error("EOF while parsing a string")
+    if found == ord("u"):
+        _unicode_escape(scan)
+    elif found not in SIMPLE_ESCAPES:
+        raise scan.error("invalid escape")
+
+
+def _hex4(scan: _Scan) -> int:
+    digits = scan.data[scan.index:scan.index + 4]
+    if len(digits) < 4:
+        scan.index = len(scan.data)
+        raise scan.error("EOF while parsing a string")
+    scan.index += 4
+    if any(d not in HEX for d in digits):
+        raise scan.error("invalid escape")
+    return int(digits, 16)
+
+
+def _unicode_escape(scan: _Scan) -> None:
+    """`\\uXXXX`: a surrogate must be a leading one followed by `\\u` and a trailing one."""
+    code = _hex4(scan)
+    if 0xDC00 <= code <= 0xDFFF:
+        raise scan.error("lone leading surrogate in hex escape")
+    if not 0xD800 <= code <= 0xDBFF:
+        return
+    for expected in b"\\u":
+        found = scan.peek()
+        if found is None:
+            raise scan.error("EOF while parsing a string")
+        scan.index += 1
+        if found != expected:
+            raise scan.error("unexpected end of hex escape")
+    if not 0xDC00 <= _hex4(scan) <= 0xDFFF:
+        raise scan.error("lone leading surrogate in hex escape")
