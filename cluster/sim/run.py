@@ -1,9 +1,9 @@
 """Running scenarios in simulation, and proving that a seed replays: `shardsim run X --sim [--check-determinism]`.
 
-`scenario_run_sim` runs one scenario file with the runner's own `run_scenario` on a fresh `SimEngine`: the
-node clock and random source come from the seed (`node.clock.installed`), the event bus is in memory
-(`cluster.sim.bus.installed`), and the cluster is a `SimCluster`. Nothing else differs from a real run:
-the same plan, nemesis, history, checkers and report.
+`scenario_run_sim` runs one scenario (a file or a `Scenario`) with the runner's own `scenario_run` on a
+fresh `SimEngine`: the node clock and random source come from the seed (`node.clock.installed`), the event
+bus is in memory (`cluster.sim.bus.installed`), and the cluster is a `SimCluster`. Nothing else differs
+from a real run: the same plan, nemesis, history, checkers and report.
 
 `determinism_check` runs each scenario twice, in two fresh processes (side by side) with different
 `PYTHONHASHSEED`s, and compares the two `history.jsonl` byte for byte and the two `verdicts.json`; on a
@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 
 from cluster.nemesis import Nemesis
 from cluster.runner.events import Event
-from cluster.runner.run import RunOptions, RunResult, run_scenario
-from cluster.runner.scenario import scenario_load, scenario_paths
+from cluster.runner.run import RunOptions, RunResult, replay_command, scenario_run
+from cluster.runner.scenario import Scenario, scenario_load, scenario_paths
 from cluster.sim import bus, engine
 from cluster.sim.cluster import SimCluster
 from node import clock
@@ -46,11 +46,11 @@ class SimRun:
     steps: int
 
 
-def run_dir_new(options: RunOptions, path: Path, seed: int) -> Path:
+def run_dir_new(options: RunOptions, scenario: Scenario, seed: int) -> Path:
     """A new run folder under `options.runs_dir`, named by the real time (every replay of a seed has the same
     virtual time, and a folder holds one run: the nodes would find the data of the previous one)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")  # not simulated: the folder is named by when the user ran it
-    name = f"{scenario_load(path).name}-seed{seed}-sim-{stamp}"
+    name = f"{scenario.name}-seed{seed}-sim-{stamp}"
     folder, number = options.runs_dir / name, 1
     while folder.exists():
         number += 1
@@ -58,11 +58,15 @@ def run_dir_new(options: RunOptions, path: Path, seed: int) -> Path:
     return folder.resolve()
 
 
-def scenario_run_sim(path: Path, seed: int, options: RunOptions, quiet: bool = False,
-                     event_line: Callable[[Event], str | None] | None = None) -> SimRun:
-    """Run the scenario at `path` in simulation with `seed`; the run folder is made under `options.runs_dir`.
-    Unless `quiet`, progress is printed with the virtual time, and each event `event_line` gives a line for."""
+def scenario_run_sim(target: Path | Scenario, seed: int, options: RunOptions, quiet: bool = False,
+                     event_line: Callable[[Event], str | None] | None = None, command: str | None = None) -> SimRun:
+    """Run a scenario (a file, or a `Scenario` built in code, replayed by `command`) in simulation with `seed`;
+    the run folder is made under `options.runs_dir`. Unless `quiet`, progress is printed with the virtual
+    time, and each event `event_line` gives a line for."""
     loop = engine.SimEngine(seed)
+    scenario = target if isinstance(target, Scenario) else scenario_load(target)
+    if command is None:
+        command = replay_command(target if isinstance(target, Path) else Path(f"<{scenario.name}>"), seed, sim=True)
 
     def say(text: str) -> None:
         if not quiet:
@@ -73,11 +77,11 @@ def scenario_run_sim(path: Path, seed: int, options: RunOptions, quiet: bool = F
         if line:
             say(line)
     options = dataclasses.replace(options, sim=True, cluster_factory=SimCluster,
-                                  run_dir=options.run_dir or run_dir_new(options, path, seed),
+                                  run_dir=options.run_dir or run_dir_new(options, scenario, seed),
                                   on_event=options.on_event or on_event)
     started = time.perf_counter()  # not simulated: the real time the run costs (the bench's figure)
     with clock.installed(loop.runtime()), bus.installed(bus.SimBus(loop, seed)):
-        result: RunResult = loop.run(run_scenario(path, seed, options, say))
+        result: RunResult = loop.run(scenario_run(scenario, seed, options, say, command))
         virtual_s = loop.time()
     wall_s = time.perf_counter() - started  # not simulated: as above
     return SimRun(result, wall_s, virtual_s, loop.steps)

@@ -3,6 +3,7 @@ across processes (CI runs it on every scenario; the seeds 1-20 sweep is in docs/
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -42,6 +43,14 @@ def test_a_seed_replays_the_history_byte_for_byte_phase_keyed_faults_included(tm
     assert first_difference(histories[0], histories[2]) is not None
     pauses = [json.loads(line)["time"] for line in histories[0].splitlines() if b'"fault":"node_pause"' in line]
     assert pauses, "the phase-keyed pause fired"
+
+
+def test_a_scenario_built_in_code_runs_in_simulation_with_its_replay_command(tmp_path: Path) -> None:
+    from cluster.runner.scenario import scenario_load
+    scenario = dataclasses.replace(scenario_load(ROOT / "scenarios" / "priority_replica_wins.py"), name="built")
+    run = scenario_run_sim(scenario, 9, RunOptions(runs_dir=tmp_path), quiet=True, command="replay me --seed 9")
+    assert run.result.exit_code == 0 and run.result.run_dir.name.startswith("built-seed9-sim-")
+    assert json.loads((run.result.run_dir / "verdicts.json").read_text())["command"] == "replay me --seed 9"
 
 
 def test_check_determinism_runs_twice_in_fresh_processes_and_compares(tmp_path: Path) -> None:
