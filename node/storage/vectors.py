@@ -27,6 +27,7 @@ SIZE_MAX = 65536
 U32_MAX = (1 << 32) - 1
 _F32 = struct.Struct("<f")
 F32_NORMAL_MIN = 1.1754943508222875e-38
+INFINITY = float("inf")
 
 
 @dataclass(frozen=True)
@@ -263,8 +264,39 @@ def float32_shortest(value: float) -> float:
     return target
 
 
+def floats32_shortest(data: bytes) -> list[float]:
+    """`float32_shortest` of every value of a little-endian float32 array, in bulk: the values still open are
+    formatted with 6, then 7, 8 and 9 significant digits, each round in one formatting and one packing, and a
+    value is settled at the first round whose digits read back as its float32. Zeros and subnormals (fewer
+    digits may do) and non-finite values go one by one. The same result as one by one, several times faster."""
+    count = len(data) // 4
+    values = struct.unpack(f"<{count}f", data)
+    result = list(values)
+    pending = [i for i, value in enumerate(values) if not (abs(value) >= F32_NORMAL_MIN and value != INFINITY)]
+    for i in pending:  # zero, subnormal, inf or nan: the careful way
+        result[i] = float32_shortest(values[i])
+    open_ = [i for i, value in enumerate(values) if abs(value) >= F32_NORMAL_MIN and value != INFINITY] \
+        if pending else list(range(count))
+    for digits in (6, 7, 8):
+        if not open_:
+            break
+        texts = ((f"%.{digits}g," * len(open_)) % tuple(values[i] for i in open_)).split(",")
+        candidates = [float(text) for text in texts[:len(open_)]]
+        back = struct.unpack(f"<{len(open_)}f", struct.pack(f"<{len(open_)}f", *candidates))
+        still = []
+        for i, candidate, read in zip(open_, candidates, back, strict=True):
+            if read == values[i]:
+                result[i] = candidate
+            else:
+                still.append(i)
+        open_ = still
+    for i in open_:  # 9 significant digits always read back
+        result[i] = float(f"{values[i]:.9g}")
+    return result
+
+
 def dense_out(data: bytes) -> list[float]:
-    return [float32_shortest(x) for x in vector_unpack(data)]
+    return floats32_shortest(data)
 
 
 def vector_out(value: bytes | list[bytes]) -> Any:
