@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from node.errors import BadInput, FormatError, ValidationError
-from node.protocol import Vectors, sparse_pack, sparse_unpack, vector_pack, vector_unpack
+from node.protocol import Vectors, sparse_pack, sparse_unpack, vector_pack
 
 DISTANCES = ("Cosine", "Euclid", "Dot", "Manhattan")
 DENSE_OPTIONAL = ("on_disk", "hnsw_config", "quantization_config", "multivector_config", "datatype")
