@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cluster.checkers import (
+    no_extra_replicas,
     no_lost_writes,
     nothing_stuck,
     priority_oracle,
@@ -31,6 +32,7 @@ CHECKERS: dict[str, Checker] = {
     "replicas_converge": replicas_converge.check,
     "nothing_stuck": nothing_stuck.check,
     "replication_factor": replication_factor.check,
+    "no_extra_replicas": no_extra_replicas.check,
     "snapshot_integrity": snapshot_integrity.check,
     "priority_oracle": priority_oracle.check,
 }

@@ -1,18 +1,28 @@
-"""Automatic recovery: which Dead replicas to re-sync now, and from where. A pure function.
+"""Automatic recovery: which Dead replicas to re-sync now, and from where, and which peers count as healthy
+for it. Pure functions.
 
 A Dead replica is re-synced by a snapshot transfer (replicate) from an Active replica of the same shard on a
 healthy peer, respecting the per-peer limits on incoming and outgoing transfers (default 1 each; a limit
 of 0 turns automatic recovery off). A replica whose last attempt failed waits for its backoff to pass.
+As in Qdrant, where a Dead replica is re-synced by its own peer, a replica is re-synced only once its peer
+is up: a peer that failed an update is healthy again only after a health check that started after the
+failure (`peers_healthy`), never on the strength of an older one (issue 18, item 2).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from cluster.coordinator.state import ClusterState
 from node.protocol import ReplicaState
 
 Candidate = tuple[str, int, int, int]  # collection, shard, source, target
+
+
+def peers_healthy(ready: Mapping[int, bool], round_started: float, failed_at: Mapping[int, float]) -> set[int]:
+    """The peers that answered a health round which started after their last failed update (if any)."""
+    return {peer for peer, answered in ready.items() if answered and failed_at.get(peer, -math.inf) < round_started}
 
 
 def transfer_counts(state: ClusterState) -> tuple[dict[int, int], dict[int, int]]:

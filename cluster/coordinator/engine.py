@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from cluster.coordinator import operations, priority
-from cluster.coordinator.auto_recovery import recovery_candidates
+from cluster.coordinator.auto_recovery import peers_healthy, recovery_candidates
 from cluster.coordinator.pusher import Pusher
 from cluster.coordinator.state import ClusterState, Decision
 from cluster.coordinator.store import StateStore
@@ -91,6 +91,7 @@ class Coordinator:
         self.pusher: Pusher | None = None
         self.tasks: asyncio.TaskGroup | None = None
         self.healthy: set[int] = set()
+        self.failed_at: dict[int, float] = {}  # peer -> loop time of its last failed update (auto_recovery.py)
         self.transfers = Transfers(self, settings.auto_recovery_backoff_s_max)
         self.step_mode = False
         self.step_continue = asyncio.Event()
@@ -174,9 +175,15 @@ class Coordinator:
         assert self.session is not None
         while not self.stopping.is_set():
             peers = self.state.peer_ids()
+            started = asyncio.get_running_loop().time()
             results = await asyncio.gather(*(self._peer_ready(peer) for peer in peers))
-            self.healthy = {peer for peer, ready in zip(peers, results, strict=True) if ready}
+            self.healthy = peers_healthy(dict(zip(peers, results, strict=True)), started, self.failed_at)
             await asyncio.sleep(self.settings.health_interval_s)
+
+    def peer_failed(self, peer: int) -> None:
+        """A peer failed an update: not healthy (no recovery toward it) until a health check started later passes."""
+        self.failed_at[peer] = asyncio.get_running_loop().time()
+        self.healthy.discard(peer)
 
     async def _peer_ready(self, peer: int) -> bool:
         assert self.session is not None

@@ -45,6 +45,8 @@ class Core(Protocol):
 
     async def acks_wait(self, version: int) -> set[int]: ...
 
+    def peer_failed(self, peer: int) -> None: ...
+
 
 def event_fields(state: ClusterState, kind: str, transfer: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """The fields of a transfer event; retries and aborts carry a rule id and a sentence (teaching mode)."""
@@ -169,7 +171,9 @@ class Transfers:
 
     async def replica_failed(self, name: str, shard: int, peer: int, reason: str, reporter: int | None,
                              ) -> tuple[bool, int]:
-        """A forwarded update failed on a replica: it becomes Dead and the transfers it is in are aborted."""
+        """A forwarded update failed on a replica: it becomes Dead and the transfers it is in are aborted; its
+        peer is not re-synced before a later health check finds it up."""
+        self.core.peer_failed(peer)
         def fail(state: ClusterState) -> tuple[bool, list[dict[str, Any]]]:
             before = list(state.data["transfers"])
             changed = operations.replica_failed(state, name, shard, peer, reason, reporter)

@@ -4,6 +4,10 @@ Classification follows what the client can know: a 2xx is `ok`; a refusal that c
 (a 4xx, a connection refused before anything was sent, or a node error marked `X-Shardsim-Definite: true`)
 is `fail`; anything else (a timeout, a connection lost mid-request, a 5xx) is `info`: the operation may or
 may not have happened. Each operation is also published on the event bus (`op.invoke|ok|fail|info`).
+
+aiohttp sends an idempotent request (PUT, DELETE) a second time when the server drops a kept-alive
+connection; a refused connection on that second try comes after the first one reached the server. The
+session's `request_trace()` notes, per request, that its headers went out, so such a refusal is `info`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,19 @@ class Outcome:
     error: str | None
 
 
+def request_trace() -> aiohttp.TraceConfig:
+    """Put on the client's session (`ClientSession(trace_configs=[request_trace()])`): marks in the dict
+    given as `trace_request_ctx` that the request's headers were sent."""
+    trace = aiohttp.TraceConfig()
+
+    async def headers_sent(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+        if isinstance(context.trace_request_ctx, dict):
+            context.trace_request_ctx["sent"] = True
+
+    trace.on_request_headers_sent.append(headers_sent)
+    return trace
+
+
 class WorkloadClient:
     def __init__(self, session: aiohttp.ClientSession, history: HistoryWriter, events: Any,
                  timeout_s: float = 10.0) -> None:
@@ -38,8 +55,10 @@ class WorkloadClient:
 
     async def call(self, method: str, url: str, **kwargs: Any) -> Outcome:
         timeout = aiohttp.ClientTimeout(total=kwargs.pop("timeout_s", self.timeout_s))
+        attempt: dict[str, bool] = {"sent": False}
         try:
-            async with self.session.request(method, url, timeout=timeout, **kwargs) as response:
+            async with self.session.request(method, url, timeout=timeout, trace_request_ctx=attempt,
+                                            **kwargs) as response:
                 try:
                     body: Any = await response.json(content_type=None)
                 except ValueError:
@@ -51,6 +70,8 @@ class WorkloadClient:
                 return Outcome("fail" if definite else "info", response.status, body,
                                f"HTTP {response.status}: {error}")
         except aiohttp.ClientConnectorError as error:
+            if attempt["sent"]:  # aiohttp's second try: the first one was sent and may have been applied
+                return Outcome("info", None, None, f"connection lost, then refused on the retry: {error}")
             return Outcome("fail", None, None, f"connection refused: {error}")
         except TimeoutError:
             return Outcome("info", None, None, "timed out")

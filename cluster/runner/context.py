@@ -245,10 +245,15 @@ class RunContext:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), interval_s * rng.uniform(0.5, 1.5))
 
+        failure: BaseException | None = None
         async with asyncio.TaskGroup() as tasks:
             for index, seed in enumerate(seeds):
                 tasks.create_task(writer(100 + index, random.Random(seed)), name=f"writer {index}")
             try:
                 yield stats
+            except Exception as error:  # raised after the group, so that it is not wrapped in an ExceptionGroup
+                failure = error
             finally:
                 stop.set()
+        if failure is not None:
+            raise failure

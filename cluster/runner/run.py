@@ -25,7 +25,7 @@ from cluster.history import HistoryWriter, history_load
 from cluster.launcher import Cluster
 from cluster.nemesis import Nemesis
 from cluster.report import report_write
-from cluster.runner.client import WorkloadClient
+from cluster.runner.client import WorkloadClient, request_trace
 from cluster.runner.context import RunContext, ScenarioError
 from cluster.runner.events import Event, EventPump
 from cluster.runner.observe import points_read_all, replicas_observe, snapshot_files_observe
@@ -75,11 +75,16 @@ def run_dir_for(options: RunOptions, scenario: Scenario, seed: int) -> Path:
 
 
 async def run_scenario(path: Path, seed: int, options: RunOptions, say: Callable[[str], None]) -> RunResult:
+    return await scenario_run(scenario_load(path), seed, options, say, replay_command(path, seed))
+
+
+async def scenario_run(scenario: Scenario, seed: int, options: RunOptions, say: Callable[[str], None],
+                       command: str) -> RunResult:
+    """Run a scenario given as an object (a file's `SCENARIO`, or one built by a test); `command` is what
+    replays it, shown with a failure."""
     started = clock.monotonic()
-    scenario = scenario_load(path)
     run_dir = run_dir_for(options, scenario, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    command = replay_command(path, seed)
     error: str | None = None
     plan_failure: str | None = None
     history_path = run_dir / "history.jsonl"
@@ -112,7 +117,7 @@ async def run_cluster(scenario: Scenario, seed: int, run_dir: Path, command: str
     cluster_options = {"default_priority": scenario.default_priority, **options.cluster_options}
     factory = options.cluster_factory or Cluster
     async with factory(nodes=scenario.nodes, run_dir=run_dir / "cluster", **cluster_options) as cluster, \
-            aiohttp.ClientSession(headers=cluster.headers) as session, \
+            aiohttp.ClientSession(headers=cluster.headers, trace_configs=[request_trace()]) as session, \
             EventPublisher(cluster.mqtt_url, cluster.cluster_name, "client") as client_events, \
             EventPublisher(cluster.mqtt_url, cluster.cluster_name, "nemesis") as nemesis_events, \
             EventPump(str(cluster.mqtt_url), cluster.cluster_name, history, options.on_event) as pump:

@@ -7,6 +7,8 @@ the wrong shape is a 400 before anything is touched (`shape_check`), as on the p
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +21,8 @@ from node.protocol import MSGPACK_CONTENT_TYPE, TransferKey, msgpack_decode, msg
 from node.replication.source import transfer_drive
 from node.replication.target import transfer_receive
 from node.storage.points import shard_read
+
+DRIVER_STOP_TIMEOUT_S = 5.0  # a stale transfer driver stops at its next await; this bounds the wait
 
 
 async def shard_digest(request: web.Request) -> web.Response:
@@ -108,14 +112,19 @@ async def shard_read_route(request: web.Request) -> web.Response:
 
 
 async def transfer_start(request: web.Request) -> web.Response:
-    """The coordinator asks this node, the source, to drive a transfer."""
+    """The coordinator asks this node, the source, to drive a transfer. The coordinator asks once per
+    transfer it registers, so a driver still running for the same key drives an earlier transfer that was
+    aborted meanwhile (e.g. waiting between attempts): it is stopped, so that it cannot report its steps
+    for the new one and then quit on the old one's `TransferGone`, leaving the new one without a driver."""
     agent = agent_of(request)
     transfer = shape_check(await json_value(request), TRANSFER_FIELDS, "transfer")
     key = TransferKey.of(transfer)
     running = agent.drivers.get(key)
-    if running is None or running.done():
-        agent.drivers[key] = node_of(request).background(transfer_drive(agent, transfer),
-                                                         f"transfer {key.text()}")
+    if running is not None and not running.done():
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(running), DRIVER_STOP_TIMEOUT_S)
+    agent.drivers[key] = node_of(request).background(transfer_drive(agent, transfer), f"transfer {key.text()}")
     return json_response({"started": True})
 
 

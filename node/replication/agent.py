@@ -241,6 +241,13 @@ class ClusterAgent:
         if applied < required:
             raise ServiceError(f"only {applied} of {required} required replicas of shard {shard_id} "
                                f"confirmed the update")
+        if not any(ok and replicas[peer] == ReplicaState.ACTIVE.value for peer, ok in zip(targets, results,
+                                                                                       strict=True)):
+            # Qdrant's rule: a Partial target alone does not make an update durable, since a failed transfer
+            # re-syncs it from an Active replica and its copy is lost (issue 14, transfer torture)
+            raise ServiceError(f"Failed to apply operation to at least one `Active` replica. Consistency of "
+                               f"this update is not guaranteed. Please retry. (shard {shard_id}: "
+                               f"{self.states_text(replicas)})")
 
     def states_text(self, replicas: dict[int, str]) -> str:
         return ", ".join(f"{self.peer_name(p)}: {st}" for p, st in sorted(replicas.items()))

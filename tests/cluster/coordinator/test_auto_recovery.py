@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.coordinator.auto_recovery import recovery_candidates
+from cluster.coordinator.auto_recovery import peers_healthy, recovery_candidates
 from tests.cluster.coordinator.states import cluster_state, transfer_literal
 
 ALL = {1, 2, 3, 4, 5}
@@ -86,3 +86,13 @@ def test_collections_by_name_and_shards_by_number_come_first_when_peers_are_scar
     state = cluster_state({10: {3: "Active", 2: "Dead"}, 2: {3: "Active", 4: "Dead"}}, peers=range(1, 6),
                           name="b", more={"a": {0: {5: "Active", 1: "Dead"}}})
     assert recovery_candidates(state, ALL, {}, now=0.0) == [("a", 0, 5, 1), ("b", 2, 3, 4)]
+
+
+def test_a_peer_that_failed_an_update_is_healthy_only_after_a_check_that_started_later() -> None:
+    """Issue 18 item 2 (a Dead replica is re-synced only once its peer is up): a health round that began
+    before peer 3 failed an update cannot vouch for it, so no recovery is started toward a peer just killed."""
+    ready = {1: True, 2: True, 3: True}
+    assert peers_healthy(ready, round_started=10.0, failed_at={}) == {1, 2, 3}
+    assert peers_healthy(ready, round_started=10.0, failed_at={3: 10.5}) == {1, 2}
+    assert peers_healthy(ready, round_started=11.0, failed_at={3: 10.5}) == {1, 2, 3}
+    assert peers_healthy({**ready, 3: False}, round_started=11.0, failed_at={3: 10.5}) == {1, 2}

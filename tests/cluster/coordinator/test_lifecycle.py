@@ -202,6 +202,15 @@ async def test_a_failed_move_target_publishes_the_abort_and_stays_removed(coordi
     assert published[-1][1]["reason"] == "peer 3 failed an update"
 
 
+async def test_a_failure_report_takes_the_peer_out_of_the_healthy_ones(coordinator: Coordinator,
+                                                                      published: Published) -> None:
+    coordinator.state = cluster_state({0: {1: "Active", 2: "Active", 3: "Active"}})
+    coordinator.healthy = {1, 2, 3}
+    await coordinator.transfers.replica_failed("c", 0, 3, "connection refused", 1)
+    assert coordinator.healthy == {1, 2}
+    assert replicas_of(coordinator.state) == {0: {1: "Active", 2: "Active", 3: "Dead"}}
+
+
 async def test_a_restarted_peer_aborts_its_transfers(coordinator: Coordinator, published: Published) -> None:
     coordinator.state = cluster_state({0: {1: "Active", 3: "Recovery"}, 1: {2: "Active", 1: "Partial"}},
                                       transfers=[transfer_literal(0, 1, 3), transfer_literal(1, 2, 1, sync=False)])
