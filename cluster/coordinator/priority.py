@@ -24,25 +24,31 @@ def others_active(state: ClusterState, name: str, shard: int, peer: int) -> list
     return sorted(p for p, st in state.replicas(name, shard).items() if p != peer and st == ReplicaState.ACTIVE)
 
 
-def recovery_begin(state: ClusterState, name: str, shards: list[int], peer: int) -> dict[int, str]:
-    """Collection recovery starts: P's replicas go to ManualRecovery; returns their previous states."""
-    previous: dict[int, str] = {}
-    for shard in shards:
+def recovery_begin(state: ClusterState, name: str, shards: list[int], peer: int,
+                   added: list[int] | None = None) -> dict[int, str | None]:
+    """Collection recovery starts: P's replicas go to ManualRecovery, and so do new replicas of the shards in
+    `added` (shards the snapshot holds data for that P has no replica of: as in Qdrant, recovering creates
+    them); returns the previous states (None: the replica is new)."""
+    previous: dict[int, str | None] = {}
+    for shard in sorted(set(shards) | set(added or [])):
         current = state.replica_state(name, shard, peer)
-        if current is None:
+        if current is None and shard not in (added or []):
             continue
         previous[shard] = current
+        why = ("its replica is in ManualRecovery meanwhile" if current is not None else
+               "the snapshot holds data for it, so a replica is created there, in ManualRecovery meanwhile")
         state.replica_set(name, shard, peer, ReplicaState.MANUAL_RECOVERY, "recovery.begin",
-                          f"{state.peer_name(peer)} is recovering shard {shard} from a collection snapshot: "
-                          f"its replica is in ManualRecovery meanwhile")
+                          f"{state.peer_name(peer)} is recovering shard {shard} from a collection snapshot: {why}")
     return previous
 
 
-def recovery_restore(state: ClusterState, name: str, previous: dict[int, str], peer: int, why: str) -> None:
+def recovery_restore(state: ClusterState, name: str, previous: dict[int, str | None], peer: int, why: str) -> None:
+    """Replicas still in ManualRecovery go back to their previous state; the ones the recovery created go."""
     for shard, before in previous.items():
         if state.replica_state(name, shard, peer) == ReplicaState.MANUAL_RECOVERY:
+            went = f"goes back to {before}" if before is not None else "is removed again"
             state.replica_set(name, shard, peer, before, "recovery.restore_state",
-                              f"{state.peer_name(peer)}'s replica of shard {shard} goes back to {before}: {why}")
+                              f"{state.peer_name(peer)}'s replica of shard {shard} {went}: {why}")
 
 
 def shard_recovered(state: ClusterState, name: str, shard: int, peer: int, priority: str) -> None:
@@ -100,7 +106,7 @@ def collection_shard_recovered(state: ClusterState, name: str, shard: int, peer:
                                  f"{state.peer_name(source)}")
 
 
-def recovery_finish(state: ClusterState, name: str, peer: int, shards: list[int], previous: dict[int, str],
+def recovery_finish(state: ClusterState, name: str, peer: int, shards: list[int], previous: dict[int, str | None],
                     priority: str, kind: str) -> list[dict[str, object]]:
     """P restored `shards`: the replicas the snapshot had no data for go back to their previous state, the
     others follow the shard or collection rules; returns the transfers to start."""

@@ -84,6 +84,25 @@ def test_collection_recovery_begins_with_p_in_manual_recovery_and_can_put_the_st
     assert state.decisions[0].explanation.endswith("goes back to Active: the download failed")
 
 
+def test_collection_recovery_creates_replicas_of_the_shards_the_snapshot_holds_and_p_lacks() -> None:
+    """As Qdrant: recovering a collection snapshot on a peer without a replica of a shard the snapshot has data
+    for creates one there (ManualRecovery, then the priority); an abort removes it again."""
+    state = cluster_state({0: {P: "Active", 2: "Active"}, 1: {2: "Active"}, 2: {}})
+    previous = priority.recovery_begin(state, "c", [0], P, added=[1, 2])
+    assert previous == {0: "Active", 1: None, 2: None}
+    assert replicas_of(state) == {0: {P: "ManualRecovery", 2: "Active"}, 1: {P: "ManualRecovery", 2: "Active"},
+                                  2: {P: "ManualRecovery"}}
+    transfers = priority.recovery_finish(state, "c", P, [1, 2], previous, "snapshot", "collection")
+    assert transfers == []
+    assert replicas_of(state) == {0: {P: "Active", 2: "Active"}, 1: {P: "Active", 2: "Dead"}, 2: {P: "Active"}}
+    state.decisions.clear()
+    state = cluster_state({0: {2: "Active"}})
+    previous = priority.recovery_begin(state, "c", [], P, added=[0])
+    priority.recovery_restore(state, "c", previous, P, "the snapshot is corrupt")
+    assert replicas_of(state) == {0: {2: "Active"}}
+    assert state.decisions[-1].explanation.endswith("is removed again: the snapshot is corrupt")
+
+
 @pytest.mark.parametrize("chosen", PRIORITIES)
 def test_collection_with_no_other_active_replica_becomes_active_whatever_the_priority(chosen: str) -> None:
     state = cluster_state({0: {P: "ManualRecovery", 2: "Dead"}})
