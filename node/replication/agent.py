@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 from typing import Any
@@ -24,6 +25,7 @@ from node.apikey import api_key_headers
 from node.errors import ERROR_KINDS, BadInput, NodeError, NotEnoughReplicas, ServiceError, ShardUnavailable
 from node.protocol import (
     MSGPACK_CONTENT_TYPE,
+    QDRANT_API_VERSION,
     UPDATABLE_STATES,
     ReplicaState,
     TransferKey,
@@ -61,6 +63,7 @@ class ClusterAgent:
         self.view: dict[str, Any] = {"version": -1, "peers": {}, "collections": {}, "transfers": [],
                                      "settings": {}}
         self.version_changed = asyncio.Condition()
+        self.view_applied_at = clock.now()  # when this node last applied a new state (consensus_thread_status)
         self.drivers: dict[TransferKey, asyncio.Task[Any]] = {}
 
     # -- lifecycle and state ------------------------------------------------------------------------------
@@ -111,6 +114,7 @@ class ClusterAgent:
             return self.version
         self.reconcile(view)
         self.view = view
+        self.view_applied_at = clock.now()
         self.node.settings.default_priority = view.get("settings", {}).get(
             "default_priority", self.node.settings.default_priority)
         async with self.version_changed:
@@ -140,6 +144,8 @@ class ClusterAgent:
             collection = storage.collections.get(name)
             if collection is None:
                 collection = storage.create(name, description["config"], local_shards=[])
+            elif collection.config != description["config"]:
+                storage.config_set(collection, description["config"])  # its payload indexes changed
             for shard_id in list(collection.shards):
                 if shard_id not in mine:
                     collection.shard_close(shard_id, remove_data=True)
@@ -305,24 +311,102 @@ class ClusterAgent:
         positive: 60 s). Past it the answer is a service error, and, as in Qdrant, the operation is not
         withdrawn: the coordinator may still apply it (for example once a person lets a held step go on).
         """
-        wait_s = timeout_s if timeout_s is not None and timeout_s > 0 else COORDINATOR_CHANGE_TIMEOUT_S
-        path = f"/internal/collections/{collection.name}/cluster"
-        try:
-            async with asyncio.timeout(wait_s):  # the HTTP call's own limit is never shorter than this
-                await self.coordinator_change("POST", path, body, max(wait_s, COORDINATOR_CHANGE_TIMEOUT_S))
-        except TimeoutError:
-            raise ServiceError(f"Waiting for the cluster operation on {collection.name} failed: not applied "
-                               f"within the timeout of {wait_s:g} s") from None
+        await self.change_within(f"the cluster operation on {collection.name}", "POST",
+                                 f"/internal/collections/{collection.name}/cluster", body, timeout_s)
         return True
+
+    def leader(self) -> int | None:
+        """The peer shown as Raft leader: the lowest peer id of the cluster state (docs/cluster.md section 3)."""
+        peers = sorted(int(p) for p in self.view["peers"])
+        return peers[0] if peers else None
+
+    def raft_info(self) -> dict[str, Any]:
+        """Qdrant's `raft_info` mapped from the coordinator's state: `commit` is the state version this node
+        applied (equal on every node once a change reached them all), `term` 1 (the coordinator never changes),
+        `leader` the designated peer, nothing pending (the coordinator applies each change whole)."""
+        leader = self.leader()
+        return {"term": 1, "commit": self.version, "pending_operations": 0, "leader": leader,
+                "role": "Leader" if leader == self.node.peer_id else "Follower", "is_voter": True}
+
+    def consensus_thread_status(self) -> dict[str, Any]:
+        stamp = dt.datetime.fromtimestamp(self.view_applied_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return {"consensus_thread_status": "working", "last_update": stamp}
 
     def cluster_status(self) -> dict[str, Any]:
         peers = {str(p): {"uri": f"http://{d['address']}/"} for p, d in self.view["peers"].items()}
-        return {"status": "enabled", "peer_id": self.node.peer_id, "peers": peers,
-                "raft_info": {"term": 1, "commit": self.version, "pending_operations": 0, "leader": None,
-                              "role": "Follower", "is_voter": True},
-                "consensus_thread_status": {"consensus_thread_status": "working",
-                                            "last_update": "1970-01-01T00:00:00Z"},
-                "message_send_failures": {}}
+        return {"status": "enabled", "peer_id": self.node.peer_id, "peers": peers, "raft_info": self.raft_info(),
+                "consensus_thread_status": self.consensus_thread_status(), "message_send_failures": {}}
+
+    async def live_state(self) -> dict[str, Any]:
+        """The coordinator's state now (transfer comments as of now); this node's view if it cannot answer."""
+        with contextlib.suppress(NodeError):
+            return dict(await self.coordinator_call("GET", "/internal/state", None, TRANSFER_INFO_TIMEOUT_S))
+        return self.view
+
+    async def cluster_telemetry(self, details_level: int) -> dict[str, Any]:
+        """Qdrant's distributed telemetry (`GET /cluster/telemetry`) from the coordinator's state: peers with
+        the health the coordinator last saw and the state version each applied (as `commit`), every
+        collection's shards with their replicas (points counted for this node's own), its transfers."""
+        state = await self.live_state()
+        health: dict[str, Any] = {}
+        with contextlib.suppress(NodeError):
+            health = dict(await self.coordinator_call("GET", "/internal/peers", None, TRANSFER_INFO_TIMEOUT_S))
+        leader = self.leader()
+        peers = {}
+        for peer, description in sorted(self.view["peers"].items(), key=lambda item: int(item[0])):
+            seen = health.get(peer, {})
+            responsive = bool(seen.get("healthy")) if health else int(peer) == self.node.peer_id
+            details = {"version": QDRANT_API_VERSION, "role": "Leader" if int(peer) == leader else "Follower",
+                       "is_voter": True, "term": 1, "commit": seen.get("version") or 0,
+                       "num_pending_operations": 0,
+                       "consensus_thread_status": self.consensus_thread_status()}
+            peers[peer] = {"uri": f"http://{description['address']}/", "responsive": responsive,
+                           "details": details if responsive else None}
+        collections = {}
+        for name, description in sorted(state.get("collections", {}).items()):
+            collection = self.node.storage.collections.get(name)
+            shards = []
+            for shard_key, replicas in sorted(description["shards"].items(), key=lambda item: int(item[0])):
+                listed = []
+                for peer, replica_state in sorted(replicas.items(), key=lambda item: int(item[0])):
+                    replica: dict[str, Any] = {"peer_id": int(peer), "state": replica_state}
+                    local = collection.shards.get(int(shard_key)) if collection is not None else None
+                    if int(peer) == self.node.peer_id and local is not None:
+                        replica.update(status="green", num_points=len(local.points))
+                    listed.append(replica)
+                shards.append({"id": int(shard_key), "replicas": listed})
+            entry: dict[str, Any] = {"id": name, "shards": shards}
+            transfers = [transfer_info(t) for t in state.get("transfers", []) if t["collection"] == name]
+            if transfers:
+                entry["shard_transfers"] = transfers
+            collections[name] = entry
+        return {"collections": collections,
+                "cluster": {"enabled": True, "number_of_peers": len(peers), "peers": peers}}
+
+    async def recover(self) -> None:
+        await self.pull()
+
+    async def peer_remove(self, peer_id: int, force: bool, timeout_s: float | None) -> None:
+        query = "?force=true" if force else ""
+        await self.change_within(f"removing peer {peer_id}", "DELETE", f"/internal/peers/{peer_id}{query}", None,
+                                 timeout_s)
+
+    async def payload_index_change(self, collection: Collection, field: str, schema: Any | None) -> None:
+        path = f"/internal/collections/{collection.name}/index"
+        body = {"field_name": field, "field_schema": schema}
+        await self.coordinator_change("PUT" if schema is not None else "DELETE", path, body)
+
+    async def change_within(self, what: str, method: str, path: str, body: dict[str, Any] | None,
+                            timeout_s: float | None) -> None:
+        """A change applied through the coordinator, waited for at most Qdrant's `?timeout=` seconds (none or
+        not positive: 60 s); past it a service error, the change not withdrawn."""
+        wait_s = timeout_s if timeout_s is not None and timeout_s > 0 else COORDINATOR_CHANGE_TIMEOUT_S
+        try:
+            async with asyncio.timeout(wait_s):  # the HTTP call's own limit is never shorter than this
+                await self.coordinator_change(method, path, body, max(wait_s, COORDINATOR_CHANGE_TIMEOUT_S))
+        except TimeoutError:
+            raise ServiceError(f"Waiting for {what} failed: not applied within the timeout of {wait_s:g} s") \
+                from None
 
     async def collection_cluster_info(self, collection: Collection) -> dict[str, Any]:
         """Qdrant's collection cluster info. The transfers' comments (phase, bytes streamed) are read from the
@@ -342,17 +426,19 @@ class ClusterAgent:
                                   "state": state})
                 else:
                     remote.append({"shard_id": shard_id, "peer_id": peer, "state": state})
-        transfers = [{"shard_id": t["shard_id"], "from": t["from"], "to": t["to"], "sync": t["sync"],
-                      "method": t.get("method", "snapshot"), "comment": t.get("comment")}
-                     for t in transfers_known]
+        transfers = [transfer_info(t) for t in transfers_known]
         return {"peer_id": self.node.peer_id, "shard_count": collection.shard_number, "local_shards": local,
                 "remote_shards": remote, "shard_transfers": transfers}
 
     # -- snapshot recovery under the priority rules ----------------------------------------------------------
     async def collection_recover(self, collection: Collection, content: SnapshotContent, priority: str) -> None:
+        """As Qdrant: this peer's replicas go to ManualRecovery, a replica is created (ManualRecovery) for each
+        shard the snapshot holds data for and this peer has none of, the data is swapped in, and the
+        coordinator applies the priority to the shards with data (the others get their state back)."""
         mine = sorted(peer_replicas(self.view, collection.name, self.node.peer_id))
-        with_data = [s for s in mine if s in content.shards]
-        body = {"collection": collection.name, "peer": self.node.peer_id, "shards": mine}
+        added = sorted(s for s in content.shards if s not in mine and 0 <= s < collection.shard_number)
+        with_data = sorted(s for s in [*mine, *added] if s in content.shards)
+        body = {"collection": collection.name, "peer": self.node.peer_id, "shards": mine, "added": added}
         previous = await self.coordinator_change("POST", "/internal/recovery/begin", body)
         try:
             await content_apply(self.node, collection, content, with_data)
@@ -361,6 +447,8 @@ class ClusterAgent:
                 await self.coordinator_change("POST", "/internal/recovery/abort",
                                               {**body, "previous": previous, "reason": str(error)})
             raise
+        if with_data and self.settings.snapshot_recovery_delay_s > 0:  # Qdrant's staging knob: observe the state
+            await asyncio.sleep(self.settings.snapshot_recovery_delay_s)
         await self.coordinator_change("POST", "/internal/recovery/finish", {
             **body, "shards": with_data, "previous": previous, "priority": priority, "kind": "collection"})
 
@@ -372,6 +460,12 @@ class ClusterAgent:
         await self.coordinator_change("POST", "/internal/recovery/finish", {
             "collection": collection.name, "peer": self.node.peer_id, "shards": [shard_id],
             "priority": priority, "kind": "shard"})
+
+
+def transfer_info(transfer: dict[str, Any]) -> dict[str, Any]:
+    """A transfer as Qdrant describes it (`ShardTransferInfo`)."""
+    return {"shard_id": transfer["shard_id"], "from": transfer["from"], "to": transfer["to"],
+            "sync": transfer["sync"], "method": transfer.get("method", "snapshot"), "comment": transfer.get("comment")}
 
 
 def error_text(data: bytes) -> str:

@@ -42,6 +42,13 @@ def collection_name_check(name: str) -> None:
                        f"{COLLECTION_NAME_BYTES_MAX} bytes")
 
 
+def config_write(directory: Path, config: dict[str, Any]) -> None:
+    """Write `config.json` whole: a temporary file renamed over the old one."""
+    temporary = directory / "config.json.tmp"
+    temporary.write_text(json.dumps(config, sort_keys=True))
+    os.replace(temporary, directory / "config.json")
+
+
 def config_from_request(body: dict[str, Any]) -> dict[str, Any]:
     """Validate a create-collection body (Qdrant's shape) and return the stored config: `vectors`,
     `sparse_vectors` and `on_disk_payload` as given (node/storage/vectors.py), and the shard counts."""
@@ -184,14 +191,17 @@ class Storage:
         if directory.exists():
             shutil.rmtree(directory)
         (directory / "shards").mkdir(parents=True)
-        temporary = directory / "config.json.tmp"
-        temporary.write_text(json.dumps(config, sort_keys=True))
-        os.replace(temporary, directory / "config.json")
+        config_write(directory, config)
         collection = Collection(name, config, directory)
         for shard_id in local_shards:
             collection.shard_open(shard_id)
         self.collections[name] = collection
         return collection
+
+    def config_set(self, collection: Collection, config: dict[str, Any]) -> None:
+        """Replace a collection's config (its payload indexes change; vectors and shards never do)."""
+        config_write(collection.directory, config)
+        collection.config = config
 
     def delete(self, name: str) -> bool:
         collection = self.collections.pop(name, None)
