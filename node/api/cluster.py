@@ -25,7 +25,7 @@ async def cluster_status(request: web.Request) -> web.Response:
     node = node_of(request)
     if node.cluster is None:
         return ok(request, {"status": "disabled"})
-    return ok(request, node.cluster.cluster_status())
+    return ok(request, await node.cluster.cluster_status())
 
 
 async def cluster_telemetry(request: web.Request) -> web.Response:

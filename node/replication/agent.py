@@ -48,6 +48,7 @@ REPORT_ATTEMPTS = 10  # a failed replica is reported this many times at most, wa
 REPORT_BACKOFF = Backoff(first_s=0.2, factor=2.0, max_s=3.0)
 COORDINATOR_CHANGE_TIMEOUT_S = 60.0  # a change waits for the nodes' acks (and, in step mode, for a person)
 TRANSFER_INFO_TIMEOUT_S = 1.0  # live transfer comments for cluster info; the view's copy past this
+PEER_READY_TIMEOUT_S = 1.0  # telemetry: a peer that does not answer /readyz within this is not responsive
 
 
 class CoordinatorError(NodeError):
@@ -315,16 +316,25 @@ class ClusterAgent:
                                  f"/internal/collections/{collection.name}/cluster", body, timeout_s)
         return True
 
-    def leader(self) -> int | None:
-        """The peer shown as Raft leader: the lowest peer id of the cluster state (docs/cluster.md section 3)."""
-        peers = sorted(int(p) for p in self.view["peers"])
-        return peers[0] if peers else None
+    async def peers_health(self) -> dict[str, Any]:
+        """`{peer: {"healthy", "version"}}` as the coordinator last saw them; empty if it cannot answer."""
+        with contextlib.suppress(NodeError):
+            return dict(await self.coordinator_call("GET", "/internal/peers", None, TRANSFER_INFO_TIMEOUT_S))
+        return {}
 
-    def raft_info(self) -> dict[str, Any]:
+    def leader(self, health: dict[str, Any]) -> int | None:
+        """The peer shown as Raft leader: the lowest peer id the coordinator finds healthy (all peers of the
+        state when it cannot say), so a killed leader is "re-elected" (docs/cluster.md section 3)."""
+        peers = sorted(int(p) for p in self.view["peers"])
+        healthy = [p for p in peers if health.get(str(p), {}).get("healthy")] if health else peers
+        chosen = healthy or peers
+        return chosen[0] if chosen else None
+
+    def raft_info(self, health: dict[str, Any]) -> dict[str, Any]:
         """Qdrant's `raft_info` mapped from the coordinator's state: `commit` is the state version this node
-        applied (equal on every node once a change reached them all), `term` 1 (the coordinator never changes),
+        applied (equal on every node once a change reached them all), `term` 1 (there is one coordinator),
         `leader` the designated peer, nothing pending (the coordinator applies each change whole)."""
-        leader = self.leader()
+        leader = self.leader(health)
         return {"term": 1, "commit": self.version, "pending_operations": 0, "leader": leader,
                 "role": "Leader" if leader == self.node.peer_id else "Follower", "is_voter": True}
 
@@ -332,9 +342,10 @@ class ClusterAgent:
         stamp = dt.datetime.fromtimestamp(self.view_applied_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         return {"consensus_thread_status": "working", "last_update": stamp}
 
-    def cluster_status(self) -> dict[str, Any]:
+    async def cluster_status(self) -> dict[str, Any]:
         peers = {str(p): {"uri": f"http://{d['address']}/"} for p, d in self.view["peers"].items()}
-        return {"status": "enabled", "peer_id": self.node.peer_id, "peers": peers, "raft_info": self.raft_info(),
+        return {"status": "enabled", "peer_id": self.node.peer_id, "peers": peers,
+                "raft_info": self.raft_info(await self.peers_health()),
                 "consensus_thread_status": self.consensus_thread_status(), "message_send_failures": {}}
 
     async def live_state(self) -> dict[str, Any]:
@@ -344,18 +355,18 @@ class ClusterAgent:
         return self.view
 
     async def cluster_telemetry(self, details_level: int) -> dict[str, Any]:
-        """Qdrant's distributed telemetry (`GET /cluster/telemetry`) from the coordinator's state: peers with
-        the health the coordinator last saw and the state version each applied (as `commit`), every
-        collection's shards with their replicas (points counted for this node's own), its transfers."""
+        """Qdrant's distributed telemetry (`GET /cluster/telemetry`) from the coordinator's state: peers (each
+        responsive if it answers `/readyz` through this node's link to it, with the state version it applied
+        as `commit`), every collection's shards with their replicas (points counted for this node's own), and
+        its transfers."""
         state = await self.live_state()
-        health: dict[str, Any] = {}
-        with contextlib.suppress(NodeError):
-            health = dict(await self.coordinator_call("GET", "/internal/peers", None, TRANSFER_INFO_TIMEOUT_S))
-        leader = self.leader()
+        health = await self.peers_health()
+        leader = self.leader(health)
+        peer_ids = sorted(self.view["peers"], key=int)
+        answered = await asyncio.gather(*(self.peer_responsive(int(peer)) for peer in peer_ids))
         peers = {}
-        for peer, description in sorted(self.view["peers"].items(), key=lambda item: int(item[0])):
-            seen = health.get(peer, {})
-            responsive = bool(seen.get("healthy")) if health else int(peer) == self.node.peer_id
+        for peer, responsive in zip(peer_ids, answered, strict=True):
+            description, seen = self.view["peers"][peer], health.get(peer, {})
             details = {"version": QDRANT_API_VERSION, "role": "Leader" if int(peer) == leader else "Follower",
                        "is_voter": True, "term": 1, "commit": seen.get("version") or 0,
                        "num_pending_operations": 0,
@@ -382,6 +393,19 @@ class ClusterAgent:
             collections[name] = entry
         return {"collections": collections,
                 "cluster": {"enabled": True, "number_of_peers": len(peers), "peers": peers}}
+
+    async def peer_responsive(self, peer: int) -> bool:
+        """Whether a peer answers `/readyz` now, through this node's link to it (this node: yes)."""
+        if peer == self.node.peer_id:
+            return True
+        session = self.node.session
+        assert session is not None
+        try:
+            async with session.get(f"http://{self.peer_address(peer)}/readyz", headers=self.headers,
+                                   timeout=aiohttp.ClientTimeout(total=PEER_READY_TIMEOUT_S)) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError, OSError, NodeError):
+            return False
 
     async def recover(self) -> None:
         await self.pull()

@@ -37,7 +37,7 @@ class ClusterSeam(Protocol):
         """A cluster operation (`move_shard`, `replicate_shard`, ...) passed to the coordinator; waits at most
         `timeout_s` (Qdrant's `?timeout=`) for it to be applied."""
 
-    def cluster_status(self) -> dict[str, Any]:
+    async def cluster_status(self) -> dict[str, Any]:
         """`GET /cluster` in Qdrant's shape."""
 
     async def cluster_telemetry(self, details_level: int) -> dict[str, Any]:
