@@ -29,7 +29,7 @@ from cluster.coordinator.transfers import Transfers
 from node import logs
 from node.apikey import api_key_headers
 from node.eventbus import EventPublisher
-from node.protocol import PRIORITY_DEFAULT, PRIORITY_DEFAULT_CHOICES
+from node.protocol import PRIORITY_DEFAULT, PRIORITY_DEFAULT_CHOICES, TransferKey
 from node.settings_args import setting
 
 T = TypeVar("T")
@@ -300,8 +300,14 @@ class Coordinator:
         """`peer` restored `shards`: apply the priority (the default one if none was given), start the
         transfers it asks for; returns the priority applied."""
         chosen = chosen or str(self.state.data["settings"]["default_priority"])
+        before = list(self.state.data["transfers"])
         transfers, _ = await self.change(
             lambda s: priority.recovery_finish(s, name, peer, shards, previous, chosen, kind))
+        remaining = {TransferKey.of(t) for t in self.state.data["transfers"]}
+        for aborted in (t for t in before if TransferKey.of(t) not in remaining):
+            reason = f"a replica of shard {aborted['shard_id']} it involves was marked Dead by priority={chosen}"
+            self.transfers.event("transfer.aborted", aborted, reason=reason)
+            self.transfers.recovery_backoff(aborted["collection"], aborted["shard_id"], aborted["to"])
         for transfer in transfers:
             self.transfers.event("transfer.started", transfer)
             await self.transfers.kick(transfer)

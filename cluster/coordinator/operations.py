@@ -183,6 +183,17 @@ def transfer_abort(state: ClusterState, transfer: dict[str, Any], reason: str) -
                           f"target replica is removed, the source keeps the shard")
 
 
+def replica_dead(state: ClusterState, name: str, shard: int, peer: int, rule: str, explanation: str) -> None:
+    """Mark a replica Dead as Qdrant does: the transfers of this shard it is the source or target of are
+    aborted (their usual consequences apply), and it is Dead, even where a move's abort removed it. The
+    decision is recorded under `rule` first, so it names the cause."""
+    state.replica_set(name, shard, peer, ReplicaState.DEAD, rule, explanation)
+    for transfer in state.transfers_of(name, shard):
+        if peer in (transfer["from"], transfer["to"]):
+            transfer_abort(state, transfer, f"{state.peer_name(peer)}'s replica of shard {shard} marked Dead")
+    state.replica_set(name, shard, peer, ReplicaState.DEAD, rule, explanation)
+
+
 def replica_drop(state: ClusterState, name: str, operation: dict[str, Any]) -> None:
     shard, peer = operation.get("shard_id"), operation.get("peer_id")
     shard_peer_check(state, name, shard, [peer])

@@ -8,6 +8,7 @@ the states that follow:
 - `snapshot`: P Active; shard recovery marks every other Active replica Dead, collection recovery removes
   the first `max(0, n_others - (replication_factor - 1))` of them and marks the rest Dead; automatic
   recovery then re-syncs them from P;
+(as in Qdrant, a replica marked Dead or removed first aborts the transfers of its shard it takes part in);
 - `replica`: the existing replicas win. Shard recovery marks P Dead (automatic recovery re-syncs it);
   collection recovery keeps P in ManualRecovery and asks for a sync transfer from the first other Active
   replica to P (returned to the caller, which starts it).
@@ -15,7 +16,7 @@ the states that follow:
 
 from __future__ import annotations
 
-from cluster.coordinator.operations import transfer_start
+from cluster.coordinator.operations import replica_dead, transfer_abort, transfer_start
 from cluster.coordinator.state import ClusterState
 from node.protocol import ReplicaState, SnapshotPriority
 
@@ -67,13 +68,13 @@ def shard_recovered(state: ClusterState, name: str, shard: int, peer: int, prior
         state.replica_set(name, shard, peer, ReplicaState.ACTIVE, "priority.snapshot",
                           f"priority=snapshot: {who}'s recovered replica of shard {shard} is Active")
         for other in others:
-            state.replica_set(name, shard, other, ReplicaState.DEAD, "priority.snapshot.others_dead",
-                              f"priority=snapshot: other Active replicas of shard {shard} marked Dead, they "
-                              f"will be re-synced from {who}")
+            replica_dead(state, name, shard, other, "priority.snapshot.others_dead",
+                         f"priority=snapshot: other Active replicas of shard {shard} marked Dead, they will be "
+                         f"re-synced from {who}")
     else:
-        state.replica_set(name, shard, peer, ReplicaState.DEAD, "priority.replica",
-                          f"priority=replica: the existing replicas of shard {shard} win; {who}'s recovered "
-                          f"replica is marked Dead and will be re-synced from an Active replica")
+        replica_dead(state, name, shard, peer, "priority.replica",
+                     f"priority=replica: the existing replicas of shard {shard} win; {who}'s recovered replica is "
+                     f"marked Dead and will be re-synced from an Active replica")
 
 
 def collection_shard_recovered(state: ClusterState, name: str, shard: int, peer: int,
@@ -92,13 +93,16 @@ def collection_shard_recovered(state: ClusterState, name: str, shard: int, peer:
         state.replica_set(name, shard, peer, ReplicaState.ACTIVE, "priority.snapshot",
                           f"priority=snapshot: {who}'s recovered replica of shard {shard} is Active")
         for other in others[:remove_count]:
+            for transfer in state.transfers_of(name, shard):
+                if other in (transfer["from"], transfer["to"]):
+                    transfer_abort(state, transfer, f"{state.peer_name(other)}'s replica of shard {shard} removed")
             state.replica_set(name, shard, other, None, "priority.snapshot.remove_extra",
                               f"priority=snapshot: {state.peer_name(other)}'s replica of shard {shard} is "
                               f"removed to keep the replication factor {replication_factor}")
         for other in others[remove_count:]:
-            state.replica_set(name, shard, other, ReplicaState.DEAD, "priority.snapshot.others_dead",
-                              f"priority=snapshot: other Active replicas of shard {shard} marked Dead, they "
-                              f"will be re-synced from {who}")
+            replica_dead(state, name, shard, other, "priority.snapshot.others_dead",
+                         f"priority=snapshot: other Active replicas of shard {shard} marked Dead, they will be "
+                         f"re-synced from {who}")
         return None
     source = others[0]
     return transfer_start(state, name, {"shard_id": shard, "from_peer_id": source, "to_peer_id": peer},

@@ -478,7 +478,9 @@ class ClusterAgent:
 
     async def shard_recover(self, collection: Collection, shard_id: int, content: SnapshotContent,
                             priority: str) -> None:
-        if shard_id not in collection.shards:
+        # the replica map says whether this peer holds the shard: `collection.shards` lacks it for a moment
+        # while another restore (a transfer's) swaps its data in a worker thread
+        if shard_id not in peer_replicas(self.view, collection.name, self.node.peer_id):
             raise BadInput(f"Shard {shard_id} is not a local or queue proxy shard")
         await content_apply(self.node, collection, content, [shard_id])
         await self.coordinator_change("POST", "/internal/recovery/finish", {

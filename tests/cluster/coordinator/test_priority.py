@@ -14,7 +14,13 @@ import pytest
 
 from cluster.coordinator import priority
 from cluster.coordinator.auto_recovery import recovery_candidates
-from tests.cluster.coordinator.states import cluster_state, replicas_of, rules_of, transfers_in
+from tests.cluster.coordinator.states import (
+    cluster_state,
+    replicas_of,
+    rules_of,
+    transfer_literal,
+    transfers_in,
+)
 
 PRIORITIES = ["no_sync", "snapshot", "replica"]
 P = 1  # the recovering peer in every test
@@ -158,3 +164,21 @@ def test_collection_replica_into_a_new_empty_collection_copies_the_empty_replica
     state = cluster_state({0: {P: "ManualRecovery", 2: "Active"}})
     priority.collection_shard_recovered(state, "c", 0, P, "replica")
     assert transfers_in(state) == [("c", 0, 2, P, True)]
+
+
+def test_a_replica_marked_dead_by_a_priority_first_aborts_its_transfers() -> None:
+    """As Qdrant's `set_shard_replica_state(Dead)`: a recovery with priority replica on P while P is the target
+    of a re-sync (concurrent recoveries) aborts that transfer, so its later finish cannot make P Active with
+    data the rules did not choose; P stays Dead and is re-synced again."""
+    state = cluster_state({0: {P: "Partial", 2: "Active"}}, transfers=[transfer_literal(0, 2, P)])
+    priority.shard_recovered(state, "c", 0, P, "replica")
+    assert transfers_in(state) == []
+    assert replicas_of(state) == {0: {P: "Dead", 2: "Active"}}
+    assert [rule for *_, rule in rules_of(state)] == ["priority.replica"]
+    state = cluster_state({0: {P: "Active", 2: "Active", 3: "Recovery"}},
+                          transfers=[transfer_literal(0, 2, 3, sync=False)])
+    priority.shard_recovered(state, "c", 0, P, "snapshot")
+    assert transfers_in(state) == []
+    assert replicas_of(state) == {0: {P: "Active", 2: "Dead"}}  # the move's target is removed by its abort
+    assert [(peer, rule) for _, peer, _, _, rule in rules_of(state)] == [
+        (2, "priority.snapshot.others_dead"), (3, "transfer.aborted.move_target_removed")]
