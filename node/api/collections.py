@@ -25,7 +25,14 @@ from node.api.validation import (
 )
 from node.errors import AlreadyExists, FormatError
 from node.service import Node
-from node.storage.collections import Collection, config_from_request
+from node.storage.collections import (
+    PAYLOAD_SCHEMA_KEY,
+    PAYLOAD_SCHEMA_TYPES,
+    Collection,
+    config_from_request,
+    payload_field_schema_valid,
+    payload_schema_from,
+)
 
 HNSW_CONFIG = {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000, "max_indexing_threads": 0,
                "on_disk": False}
@@ -35,8 +42,6 @@ OPTIMIZER_CONFIG = {"deleted_threshold": 0.2, "vacuum_min_vector_number": 1000, 
 WAL_CONFIG = {"wal_capacity_mb": 32, "wal_segments_ahead": 0}
 
 
-PAYLOAD_SCHEMA_KEY = "payload_schema"  # the payload indexes, in the stored config
-PAYLOAD_SCHEMA_TYPES = ("keyword", "integer", "float", "geo", "text", "bool", "datetime", "uuid")
 
 
 def collection_info(collection: Collection, points_count: int, indexed: dict[str, int]) -> dict[str, Any]:
@@ -52,7 +57,7 @@ def collection_info(collection: Collection, points_count: int, indexed: dict[str
 
 
 def payload_schema_of(collection: Collection) -> dict[str, Any]:
-    return dict(collection.config.get(PAYLOAD_SCHEMA_KEY) or {})
+    return payload_schema_from(collection.config)
 
 
 def payload_index_info(schema: Any, points: int) -> dict[str, Any]:
@@ -69,8 +74,7 @@ def payload_field_schema(body: dict[str, Any]) -> tuple[str, Any]:
         raise FormatError("Format error in JSON body: missing field `field_name`" if field is None else
                           "Format error in JSON body: field_name: expected a non-empty string")
     schema = body.get("field_schema")
-    kind = schema.get("type") if isinstance(schema, dict) else schema
-    if kind not in PAYLOAD_SCHEMA_TYPES:
+    if not payload_field_schema_valid(schema):
         raise FormatError(f"Format error in JSON body: field_schema: expected one of "
                           f"{', '.join(PAYLOAD_SCHEMA_TYPES)} (or an object with such a `type`)")
     return field, schema
