@@ -87,7 +87,9 @@ async def test_telemetry_shows_peers_replicas_and_a_transfer_in_qdrants_words(cl
     peers = telemetry["cluster"]["peers"]
     assert telemetry["cluster"]["enabled"] is True and telemetry["cluster"]["number_of_peers"] == 3
     assert {peer: info["responsive"] for peer, info in peers.items()} == {"1": True, "2": True, "3": True}
-    assert peers["1"]["details"]["role"] == "Leader" and peers["2"]["details"]["commit"] > 0
+    roles = [info["details"]["role"] for info in peers.values()]
+    assert sorted(roles) == ["Follower", "Follower", "Leader"], roles  # which one: the first test's subject
+    assert all(info["details"]["commit"] > 0 for info in peers.values())
     await api.settings_set(transfer_phase_pause_s={})
     await wait_converged(api, "c", replicas_per_shard=3)
     assert "shard_transfers" not in (await api.ok("n2", "GET", "/cluster/telemetry"))["collections"]["c"]
