@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from node.protocol import shard_digest, vector_pack
 from node.storage.shard import (
     Shard,
@@ -15,7 +17,15 @@ from node.storage.shard import (
 )
 from node.storage.wal import segment_paths
 
-VERSION_BASE = version_clock()  # recent versions: tombstones younger than the retention are kept
+VERSION_BASE = 0  # set before each test to a fresh version (below)
+
+
+@pytest.fixture(autouse=True)
+def version_base_fresh() -> None:
+    """Versions of the clock's present: tombstones younger than the retention (10 min) are kept. Taken per
+    test, not at import: a whole suite can take longer than the retention."""
+    global VERSION_BASE
+    VERSION_BASE = version_clock()
 
 
 def upsert(version: int, ids: range, tag: str) -> list:

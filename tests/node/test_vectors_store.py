@@ -21,7 +21,15 @@ from node.storage.vectors import VectorSpec, float32_shortest, vectors_out, vect
 from node.storage.wal import DAMAGE_MARKER, segment_paths
 
 LEGACY_SNAPSHOT = Path(__file__).parent / "data" / "legacy-format2.snapshot"
-VERSION_BASE = version_clock()
+VERSION_BASE = 0  # set before each test to a fresh version (below)
+
+
+@pytest.fixture(autouse=True)
+def version_base_fresh() -> None:
+    """Versions of the clock's present: tombstones younger than the retention (10 min) are kept. Taken per
+    test, not at import: a whole suite can take longer than the retention."""
+    global VERSION_BASE
+    VERSION_BASE = version_clock()
 SPEC = VectorSpec.from_config({"vectors": {"image": {"size": 2, "distance": "Dot"}, "text": {"size": 3,
                                                                                            "distance": "Cosine"}},
                                "sparse_vectors": {"words": {}}})
