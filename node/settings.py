@@ -27,6 +27,12 @@ class NodeSettings:
         "every route but /, /healthz, /livez, /readyz needs this key", env="QDRANT__SERVICE__API_KEY"))
     alt_api_key: str | None = field(default=None, metadata=setting(
         "a second key accepted as well as --api-key, to rotate keys", env="QDRANT__SERVICE__ALT_API_KEY"))
+    enable_snapshot_url_recovery: bool = field(default=True, metadata=setting(
+        "recover snapshots from http(s) URLs; off: such a recovery is refused (403), as Qdrant's "
+        "service.enable_snapshot_url_recovery", env="QDRANT__SERVICE__ENABLE_SNAPSHOT_URL_RECOVERY"))
+    snapshot_recovery_delay_s: float = field(default=0.0, metadata=setting(
+        "a collection recovery holds each restored shard in ManualRecovery this long before the priority "
+        "applies, as Qdrant's staging knob", env="QDRANT__STAGING__SNAPSHOT_RECOVERY_DELAY"))
     max_request_bytes: int = field(default=32 << 20, metadata=setting(
         "a larger JSON body gets 400, as past Qdrant's service.max_request_size_mb (32)"))
     max_upload_bytes: int = field(default=8 << 30, metadata=setting(

@@ -7,10 +7,12 @@ ended as it did. `oracle_predict(meta, ops)` replays the history's client operat
 - every shard of every collection in meta starts on its placement (from `replica.state` events recorded
   before the first recovery, or the given `placement`), empty and Active;
 - an acknowledged write lands on every replica of its shard at its completion; replicas made Dead by faults
-  are assumed to be re-synced after healing, so they end with the same writes;
+  are assumed to be re-synced after healing, so they end with the same writes (a Dead replica is re-synced
+  once its peer is up and healthy, never toward a peer that is down: docs/cluster.md section 4);
 - a snapshot holds what the creating peer's replicas held when the snapshot was invoked (writes acknowledged
   before it); a collection snapshot holds only the shards local to that peer;
-- a successful recovery restores the snapshot's data on the peer, then applies the priority. "Other
+- a successful recovery restores the snapshot's data on the peer (a collection recovery creates the replicas
+  the peer lacks of the shards the snapshot holds, as Qdrant does), then applies the priority. "Other
   Active replicas" are the other replicas of the shard that the bus last reported Active before the
   recovery was invoked (no report: Active). With none, the replica is Active whatever the priority and every
   Dead replica is re-synced from it. Otherwise `no_sync` leaves the others untouched (they may diverge);

@@ -10,7 +10,7 @@ Each replica it touches gets a rule code (what the report and teaching mode show
 | `no_sync` | the recovered replica is Active with the snapshot's data; the others are untouched |
 | `snapshot` | the recovered replica is Active; the other Active ones go Dead |
 | `snapshot_removed` | collection variant: other Active replicas beyond the replication factor are removed |
-| `resynced` | a Dead replica re-synced by automatic recovery from an Active one |
+| `resynced` | a Dead replica re-synced by automatic recovery from an Active one, once its peer is up |
 | `replica` | the existing replicas win: the recovered one is re-synced from an Active one |
 | `replica_gotcha` | the same, when the existing replicas are empty and the snapshot is not (data is lost) |
 | `unknown` | the recovery ended info, the snapshot is unknown, or re-sync sources disagree |
@@ -125,7 +125,7 @@ def replicas_resync(model: OracleModel, collection: str, shard: int, peers: list
         replica.known, replica.state = agree, ReplicaState.ACTIVE.value
         because = f"re-synced from peer {sources[0]}" if len(sources) == 1 else f"re-synced from one of {sources}"
         _rule(replica, "resynced" if agree else "unknown",
-              f"Dead, {because} by automatic recovery" + ("" if agree else " (their data differs)"))
+              f"Dead, {because} by automatic recovery once its peer is up" + ("" if agree else " (their data differs)"))
 
 
 def _rule(replica: ReplicaModel, rule: str, explanation: str) -> None:

@@ -6,23 +6,36 @@ healthy peer, respecting the per-peer limits on incoming and outgoing transfers 
 of 0 turns automatic recovery off). A replica whose last attempt failed waits for its backoff to pass.
 As in Qdrant, where a Dead replica is re-synced by its own peer, a replica is re-synced only once its peer
 is up: a peer that failed an update is healthy again only after a health check that started after the
-failure (`peers_healthy`), never on the strength of an older one (issue 18, item 2).
+failure (`peers_healthy`), never on the strength of an older one (issue 18, item 2). And a recovery that
+cannot progress, because its source or target is down, does not block a user's transfer of the same shard:
+the user's transfer replaces it (`recoveries_stalled`); the replica stays Dead and is recovered later.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 from cluster.coordinator.state import ClusterState
 from node.protocol import ReplicaState
 
 Candidate = tuple[str, int, int, int]  # collection, shard, source, target
+AUTOMATIC_REASON = "automatic recovery of a Dead replica"  # the `reason` of the transfers started here
 
 
 def peers_healthy(ready: Mapping[int, bool], round_started: float, failed_at: Mapping[int, float]) -> set[int]:
     """The peers that answered a health round which started after their last failed update (if any)."""
     return {peer for peer, answered in ready.items() if answered and failed_at.get(peer, -math.inf) < round_started}
+
+
+def recoveries_stalled(state: ClusterState, name: str, shard: int, source: int, target: int,
+                       healthy: set[int]) -> list[dict[str, Any]]:
+    """The automatic recoveries of this shard that involve `source` or `target` (so they would refuse a
+    transfer between them) and cannot progress: their source or target is not healthy."""
+    return [t for t in state.transfers_of(name, shard)
+            if t.get("reason") == AUTOMATIC_REASON and {t["from"], t["to"]} & {source, target}
+            and not {t["from"], t["to"]} <= healthy]
 
 
 def transfer_counts(state: ClusterState) -> tuple[dict[int, int], dict[int, int]]:

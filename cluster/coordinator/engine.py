@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from cluster.coordinator import operations, priority
-from cluster.coordinator.auto_recovery import peers_healthy, recovery_candidates
+from cluster.coordinator.auto_recovery import AUTOMATIC_REASON, peers_healthy, recovery_candidates
 from cluster.coordinator.pusher import Pusher
 from cluster.coordinator.state import ClusterState, Decision
 from cluster.coordinator.store import StateStore
@@ -29,7 +29,7 @@ from cluster.coordinator.transfers import Transfers
 from node import logs
 from node.apikey import api_key_headers
 from node.eventbus import EventPublisher
-from node.protocol import PRIORITY_DEFAULT, PRIORITY_DEFAULT_CHOICES
+from node.protocol import PRIORITY_DEFAULT, PRIORITY_DEFAULT_CHOICES, TransferKey
 from node.settings_args import setting
 
 T = TypeVar("T")
@@ -127,8 +127,9 @@ class Coordinator:
                     task.cancel()
         self.store.close()
 
-    def state_view(self, peer_id: int) -> dict[str, Any]:
-        return self.state.view_for(peer_id)
+    def state_view(self, peer_id: int | None) -> dict[str, Any]:
+        """The state as `peer_id` sees it (ClusterState.view_for), transfer comments written as of now."""
+        return operations.comments_render(self.state.view_for(peer_id), self.transfers.clock())
 
     def address_for(self, peer_id: int) -> str | None:
         peer = self.state.data["peers"].get(str(peer_id))
@@ -203,7 +204,7 @@ class Coordinator:
             for name, shard, source, target in candidates:
                 await self.transfers.begin(name, {"shard_id": shard, "from_peer_id": source,
                                                   "to_peer_id": target}, sync=True,
-                                           reason="automatic recovery of a Dead replica")
+                                           reason=AUTOMATIC_REASON)
 
     # -- requests, one method each (server.py parses and answers) -----------------------------------------
     async def acks_wait(self, version: int) -> set[int]:
@@ -219,7 +220,7 @@ class Coordinator:
             await self.transfers.peer_booted(peer_id, boot_id)
         if peer_id is not None and version is not None and self.pusher is not None:
             await self.pusher.ack(peer_id, version)
-        return self.state.view_for(peer_id)
+        return self.state_view(peer_id)
 
     async def topology_set(self, peers: list[tuple[int, str, str]], links: dict[str, str] | None) -> int:
         """The launcher declares the peers `(peer_id, name, address)` and the proxy links between them."""
@@ -263,26 +264,50 @@ class Coordinator:
         _, version = await self.change(remove)
         return version
 
+    def peers_status(self) -> dict[str, dict[str, Any]]:
+        """`{peer: {"healthy", "version"}}`: the last health check and the newest version each peer applied."""
+        acked = self.pusher.acked if self.pusher is not None else {}
+        return {str(p): {"healthy": p in self.healthy, "version": acked.get(p)} for p in self.state.peer_ids()}
+
+    async def peer_remove(self, peer: int, force: bool) -> int:
+        """Remove a peer from the cluster (operations.peer_remove); its aborted transfers are published."""
+        aborted, version = await self.change(lambda s: operations.peer_remove(s, peer, force))
+        for transfer in aborted:
+            self.transfers.event("transfer.aborted", transfer, reason=f"peer {peer} removed from the cluster")
+        self.healthy.discard(peer)
+        return version
+
+    async def payload_index_set(self, name: str, field: str, schema: Any | None) -> int:
+        _, version = await self.change(lambda s: operations.payload_index_set(s, name, field, schema))
+        return version
+
     async def replica_drop(self, name: str, operation: dict[str, Any]) -> int:
         _, version = await self.change(lambda s: operations.replica_drop(s, name, operation))
         return version
 
     # -- snapshot recovery on a peer: ManualRecovery, then the priority rules (priority.py) ------------------
-    async def recovery_begin(self, name: str, shards: list[int], peer: int) -> tuple[dict[int, str], int]:
-        """A collection recovery starts on `peer`; returns its replicas' previous states."""
-        return await self.change(lambda s: priority.recovery_begin(s, name, shards, peer))
+    async def recovery_begin(self, name: str, shards: list[int], peer: int, added: list[int],
+                             ) -> tuple[dict[int, str | None], int]:
+        """A collection recovery starts on `peer`; returns its replicas' previous states (None: new)."""
+        return await self.change(lambda s: priority.recovery_begin(s, name, shards, peer, added))
 
-    async def recovery_abort(self, name: str, previous: dict[int, str], peer: int, reason: str) -> int:
+    async def recovery_abort(self, name: str, previous: dict[int, str | None], peer: int, reason: str) -> int:
         _, version = await self.change(lambda s: priority.recovery_restore(s, name, previous, peer, reason))
         return version
 
-    async def recovery_finish(self, name: str, peer: int, shards: list[int], previous: dict[int, str],
+    async def recovery_finish(self, name: str, peer: int, shards: list[int], previous: dict[int, str | None],
                               chosen: str | None, kind: str) -> str:
         """`peer` restored `shards`: apply the priority (the default one if none was given), start the
         transfers it asks for; returns the priority applied."""
         chosen = chosen or str(self.state.data["settings"]["default_priority"])
+        before = list(self.state.data["transfers"])
         transfers, _ = await self.change(
             lambda s: priority.recovery_finish(s, name, peer, shards, previous, chosen, kind))
+        remaining = {TransferKey.of(t) for t in self.state.data["transfers"]}
+        for aborted in (t for t in before if TransferKey.of(t) not in remaining):
+            reason = f"a replica of shard {aborted['shard_id']} it involves was marked Dead by priority={chosen}"
+            self.transfers.event("transfer.aborted", aborted, reason=reason)
+            self.transfers.recovery_backoff(aborted["collection"], aborted["shard_id"], aborted["to"])
         for transfer in transfers:
             self.transfers.event("transfer.started", transfer)
             await self.transfers.kick(transfer)

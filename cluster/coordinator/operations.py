@@ -75,6 +75,18 @@ def collection_activate(state: ClusterState, name: str, ready_peers: set[int]) -
                                   f"shard {shard}; automatic recovery will fill it")
 
 
+def payload_index_set(state: ClusterState, name: str, field: str, schema: Any | None) -> None:
+    """Record (or with `schema` None forget) a payload index in the collection's config, which every node
+    applies (and collection info shows under `payload_schema`)."""
+    config = collection_get(state, name)["config"]
+    indexes = dict(config.get("payload_schema") or {})
+    if schema is None:
+        indexes.pop(field, None)
+    else:
+        indexes[field] = schema
+    config["payload_schema"] = indexes
+
+
 def shard_peer_check(state: ClusterState, name: str, shard: Any, peers: list[Any]) -> None:
     collection = collection_get(state, name)
     if not isinstance(shard, int) or not 0 <= shard < collection["config"]["shard_number"]:
@@ -93,20 +105,18 @@ def transfer_start(state: ClusterState, name: str, operation: dict[str, Any], sy
     method = operation.get("method") or "snapshot"
     if source == target and source is not None:
         raise OperationError("ValidationError", 422, f"Validation error in JSON body: [{key}.to_peer_id: "
-                             f"source and target peers must be different]")
-    shard_peer_check(state, name, shard, [source, target])
+                             f"cannot transfer shard to itself, \"to_peer_id\" must be different than {source} "
+                             f"in \"from_peer_id\"]")
+    shard_peer_check(state, name, shard, [target, source])
     assert isinstance(shard, int) and isinstance(source, int) and isinstance(target, int)
     if method != "snapshot":
         raise bad_request(f"Transfer method `{method}` is not supported by shardsim: use `snapshot`")
     replicas = state.replicas(name, shard)
     if replicas.get(source) != ReplicaState.ACTIVE:
         raise bad_request(f"Shard {shard} is not active on peer {source}")
-    for transfer in state.transfers_of(name, shard):
-        if {transfer["from"], transfer["to"]} & {source, target}:
-            raise bad_request(f"Shard {shard} is already involved in transfer {transfer['from']} -> "
-                              f"{transfer['to']}")
-    if replicas.get(target) in UPDATABLE_STATES:
-        raise bad_request(f"Shard {shard} is already present on peer {target}")
+    conflict = transfer_conflict(state, name, shard, source, target)
+    if conflict is not None:
+        raise bad_request(f"Shard {shard} is already involved in transfer {conflict['from']} -> {conflict['to']}")
     verb = "replicate" if sync else "move"
     state.replica_set(name, shard, target, ReplicaState.RECOVERY, "transfer.start",
                       f"{state.peer_name(target)}'s replica of shard {shard} enters Recovery: it will "
@@ -114,17 +124,32 @@ def transfer_start(state: ClusterState, name: str, operation: dict[str, Any], sy
     return state.transfer_add(name, shard, source, target, sync, method, reason)
 
 
+def transfer_conflict(state: ClusterState, name: str, shard: int, source: int, target: int,
+                      ) -> dict[str, Any] | None:
+    """The first transfer of this shard that already involves the source or the target (Qdrant's check)."""
+    for transfer in state.transfers_of(name, shard):
+        if {transfer["from"], transfer["to"]} & {source, target}:
+            return transfer
+    return None
+
+
+def transfer_missing(name: str, shard: Any, source: Any, target: Any) -> OperationError:
+    return OperationError("NotFound", 404, f"Shard transfer {source} -> {target} for collection {name}:{shard} "
+                          f"does not exist")
+
+
 def transfer_get(state: ClusterState, name: str, shard: Any, source: Any, target: Any) -> dict[str, Any]:
     transfer = state.transfer_find(name, shard, source, target)
     if transfer is None:
-        raise OperationError("NotFound", 404, f"Shard transfer {source} -> {target} of shard {shard} of "
-                             f"collection {name} does not exist")
+        raise transfer_missing(name, shard, source, target)
     return transfer
 
 
-def transfer_partial(state: ClusterState, transfer: dict[str, Any]) -> None:
+def transfer_partial(state: ClusterState, transfer: dict[str, Any], now: float) -> None:
     name, shard, target = transfer["collection"], transfer["shard_id"], transfer["to"]
-    transfer.update(phase="partial", comment=f"restored on {state.peer_name(target)}; replaying queued updates")
+    transfer["phase"] = "partial"
+    transfer_stage_set(transfer, "partial", now)
+    transfer["comment"] = transfer_comment(transfer, now)
     state.replica_set(name, shard, target, ReplicaState.PARTIAL, "transfer.recovered",
                       f"{state.peer_name(target)} restored the snapshot of shard {shard}: Recovery -> "
                       f"Partial, it now receives forwarded updates while the queue is replayed")
@@ -158,21 +183,55 @@ def transfer_abort(state: ClusterState, transfer: dict[str, Any], reason: str) -
                           f"target replica is removed, the source keeps the shard")
 
 
+def replica_dead(state: ClusterState, name: str, shard: int, peer: int, rule: str, explanation: str) -> None:
+    """Mark a replica Dead as Qdrant does: the transfers of this shard it is the source or target of are
+    aborted (their usual consequences apply), and it is Dead, even where a move's abort removed it. The
+    decision is recorded under `rule` first, so it names the cause."""
+    state.replica_set(name, shard, peer, ReplicaState.DEAD, rule, explanation)
+    for transfer in state.transfers_of(name, shard):
+        if peer in (transfer["from"], transfer["to"]):
+            transfer_abort(state, transfer, f"{state.peer_name(peer)}'s replica of shard {shard} marked Dead")
+    state.replica_set(name, shard, peer, ReplicaState.DEAD, rule, explanation)
+
+
 def replica_drop(state: ClusterState, name: str, operation: dict[str, Any]) -> None:
     shard, peer = operation.get("shard_id"), operation.get("peer_id")
     shard_peer_check(state, name, shard, [peer])
     assert isinstance(shard, int) and isinstance(peer, int)
     replicas = state.replicas(name, shard)
     if peer not in replicas:
-        raise bad_request(f"Shard {shard} of {name} does not exist on peer {peer}")
+        raise bad_request(f"Peer {peer} has no replica of shard {shard}")
     others_active = [p for p, st in replicas.items() if p != peer and st == ReplicaState.ACTIVE]
-    if replicas[peer] == ReplicaState.ACTIVE and not others_active:
-        raise bad_request(f"Shard {shard} must have at least one active replica after removing peer {peer}")
+    if len(replicas) == 1 or (replicas[peer] == ReplicaState.ACTIVE and not others_active):
+        raise bad_request(f"Shard {shard} must have at least one active replica after removing {peer}")
     for transfer in state.transfers_of(name, shard):
         if peer in (transfer["from"], transfer["to"]):
             transfer_abort(state, transfer, f"replica on peer {peer} dropped")
     state.replica_set(name, shard, peer, None, "replica.dropped",
                       f"{state.peer_name(peer)}'s replica of shard {shard} dropped on request")
+
+
+def peer_remove(state: ClusterState, peer: int, force: bool) -> list[dict[str, Any]]:
+    """`DELETE /cluster/peer/{peer}`: Qdrant refuses a peer that holds any replica unless `force`; with it,
+    the transfers the peer takes part in are aborted and its replicas dropped, even a shard's last one (its
+    data is then gone from the cluster; recovering a snapshot on a peer brings it back). Returns the
+    transfers aborted."""
+    if str(peer) not in state.data["peers"]:
+        raise bad_request(f"Peer {peer} does not exist")
+    held = [(name, shard) for name in sorted(state.data["collections"])
+            for shard, replicas in sorted(state.data["collections"][name]["shards"].items(), key=lambda i: int(i[0]))
+            if str(peer) in replicas]
+    if held and not force:
+        raise bad_request(f"Cannot remove peer {peer} as there are shards on it")
+    aborted = [t for t in state.data["transfers"] if peer in (t["from"], t["to"])]
+    for transfer in aborted:
+        transfer_abort(state, transfer, f"peer {peer} removed from the cluster")
+    who = state.peer_name(peer)
+    for name, shard in held:
+        state.replica_set(name, int(shard), peer, None, "peer.removed",
+                          f"{who} was removed from the cluster (force): its replica of shard {shard} is dropped")
+    del state.data["peers"][str(peer)]
+    return aborted
 
 
 def replica_failed(state: ClusterState, name: str, shard: int, peer: int, reason: str, reporter: int | None,
@@ -197,29 +256,84 @@ def replica_failed(state: ClusterState, name: str, shard: int, peer: int, reason
     return True
 
 
-def transfer_comment(transfer: dict[str, Any]) -> str:
-    """The transfer's line in cluster info: `attempt 1: streaming, 1048576/5242880 bytes (20%) streamed`."""
-    total = transfer.get("bytes_total")
-    done = transfer.get("bytes") or 0
-    progress = f"{done}/{total} bytes ({100 * done // total}%)" if total else f"{done} bytes"
-    return f"attempt {transfer.get('attempt', 1)}: {transfer.get('phase')}, {progress} streamed"
+# Qdrant's stages of a snapshot transfer (its `TransferStage` names), by the phase the source or the target
+# last reported. A phase not listed (`attempt_failed`) keeps the stage it interrupted, as Qdrant's comment
+# does while the transfer waits to retry.
+PHASE_STAGES = {"started": "proxifying", "queue_installed": "recovering", "streaming": "recovering",
+                "streamed": "recovering", "restored": "recovering", "queued": "waiting consensus",
+                "partial": "syncing queued updates", "queue_replayed": "finalizing", "finished": "finalizing"}
+# The target's own part of the `recovering` stage (Qdrant's `RecoveryStage` names); none once restored.
+PHASE_RECOVERY_STAGES = {"streaming": "downloading", "streamed": "restoring"}
 
 
-def transfer_progress(transfer: dict[str, Any], fields: dict[str, Any]) -> None:
-    """Record what the source reported (phase, bytes, bytes_total, attempt, queued) and the comment."""
+def started_or(started_at: Any, now: float) -> float:
+    return now if started_at is None else float(started_at)
+
+
+def stage_text(stage: str, started_at: float, now: float) -> str:
+    """`recovering (1.25s)`: a stage and the seconds since it began, as Qdrant writes them."""
+    return f"{stage} ({max(0.0, now - started_at):.2f}s)"
+
+
+def transfer_comment(transfer: dict[str, Any], now: float) -> str:
+    """The transfer's comment in cluster info and telemetry, as Qdrant words it: the source's stage and its
+    elapsed seconds, then, while the target streams or restores, the target's stage after ` | `, with the
+    bytes streamed so far (shardsim's addition), e.g.
+    `recovering (1.25s) | downloading (0.40s), 1048576/5242880 bytes (20%)`; after a failed attempt
+    `, attempt 2` is added to the source's part."""
+    stage = transfer.get("stage") or PHASE_STAGES["started"]
+    text = stage_text(stage, started_or(transfer.get("stage_started_at"), now), now)
+    attempt = int(transfer.get("attempt") or 1)
+    if attempt > 1:
+        text += f", attempt {attempt}"
+    recovery = transfer.get("recovery_stage")
+    if recovery:
+        total = transfer.get("bytes_total")
+        done = int(transfer.get("bytes") or 0)
+        progress = f"{done}/{total} bytes ({100 * done // total}%)" if total else f"{done} bytes"
+        text += " | " + stage_text(recovery, started_or(transfer.get("recovery_stage_started_at"), now), now)
+        text += f", {progress}"
+    return text
+
+
+def transfer_stage_set(transfer: dict[str, Any], phase: str | None, now: float, restart: bool = False) -> None:
+    """Follow a reported phase: a new stage (or target stage) starts its clock, the same one keeps it, and a
+    new attempt (`restart`) starts it again; a failed attempt ends the target's part."""
+    stage = PHASE_STAGES.get(phase or "")
+    if stage is not None and (restart or stage != transfer.get("stage")):
+        transfer.update(stage=stage, stage_started_at=now)
+    if phase in PHASE_STAGES or phase in PHASE_RECOVERY_STAGES or phase == "attempt_failed":
+        recovery = PHASE_RECOVERY_STAGES.get(phase or "")
+        if restart or recovery != transfer.get("recovery_stage"):
+            transfer.update(recovery_stage=recovery, recovery_stage_started_at=now if recovery else None)
+
+
+def comments_render(view: dict[str, Any], now: float) -> dict[str, Any]:
+    """A state or a node's view with every transfer's comment written as of `now` (its stage's elapsed
+    seconds grow while nothing is reported)."""
+    for transfer in view.get("transfers", []):
+        transfer["comment"] = transfer_comment(transfer, now)
+    return view
+
+
+def transfer_progress(transfer: dict[str, Any], fields: dict[str, Any], now: float) -> None:
+    """Record what the source or the target reported (phase, bytes, bytes_total, attempt, queued), the stage
+    it puts the transfer in, and the comment as of `now`."""
+    restart = int(fields.get("attempt") or 1) > int(transfer.get("attempt") or 1)
     transfer.update(fields)
-    transfer["comment"] = transfer_comment(transfer)
+    transfer_stage_set(transfer, fields.get("phase"), now, restart)
+    transfer["comment"] = transfer_comment(transfer, now)
 
 
 def transfer_report(state: ClusterState, key: tuple[str, int, int, int], step: str, fields: dict[str, Any],
-                    ) -> dict[str, Any]:
+                    now: float) -> dict[str, Any]:
     """A step the source reported: its fields, then for `partial` target -> Partial, for `finish` the end."""
     transfer = state.transfer_find(*key)
     if transfer is None:
         raise OperationError("NotFound", 404, "transfer ended meanwhile")
-    transfer_progress(transfer, fields)
+    transfer_progress(transfer, fields, now)
     if step == "partial":
-        transfer_partial(state, transfer)
+        transfer_partial(state, transfer, now)
     elif step == "finish":
         transfer_finish(state, transfer)
     return dict(transfer)

@@ -2,12 +2,14 @@
 
     GET  /readyz, GET /internal/state?peer_id&boot_id&version   (a node pulls its view; reports its boot)
     PUT  /internal/topology {peers, links}     POST /internal/peers {peer_id, name, address}
+    GET  /internal/peers (health and applied version of each)   DELETE /internal/peers/{peer_id}?force
     PUT  /internal/settings {...}              POST /internal/step/continue
     POST /internal/collections/{c} {config}    DELETE /internal/collections/{c}
     POST /internal/collections/{c}/cluster {move_shard|replicate_shard|abort_transfer|drop_replica}
+    PUT|DELETE /internal/collections/{c}/index {field_name, field_schema}   (payload indexes, in the config)
     POST /internal/replicas/failed {collection, shard, peer, reason, reporter}
     POST /internal/transfers/{progress|partial|finish|abort|attempt_failed} {collection, shard, from, to, ...}
-    POST /internal/recovery/{begin|finish|abort} {collection, peer, shards, priority, kind}
+    POST /internal/recovery/{begin|finish|abort} {collection, peer, shards, added?, previous?, priority, kind}
 Errors: `{"status": {"error": "..."}, "kind": "<node error kind>"}` with the HTTP status, so a node can
 re-raise the same error to its client in Qdrant's words; every error is in this shape (an unknown route, a
 body that is not JSON as serde_json reads it, one larger than `BODY_BYTES_MAX`, a missing key), and every
@@ -116,6 +118,22 @@ async def peer_register(request: web.Request) -> web.Response:
     return reply(True, version)
 
 
+async def peers_get(request: web.Request) -> web.Response:
+    """Each peer's health (its last `/readyz` check) and the newest state version it applied."""
+    coordinator = request.app[COORDINATOR]
+    return reply(coordinator.peers_status(), coordinator.state.version)
+
+
+async def peer_remove(request: web.Request) -> web.Response:
+    """Qdrant's `DELETE /cluster/peer/{peer_id}?force` (operations.peer_remove)."""
+    force = request.query.get("force", "false")
+    if force not in ("true", "false"):
+        raise OperationError("FormatError", 400, "Deserialize error in query parameters: query parameter "
+                             "`force`: provided string was not `true` or `false`")
+    peer = int(request.match_info["peer_id"])
+    return reply(True, await request.app[COORDINATOR].peer_remove(peer, force == "true"))
+
+
 def count_valid(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -184,6 +202,14 @@ async def collection_operation(request: web.Request) -> web.Response:
                          f"drop_replica)")
 
 
+async def payload_index(request: web.Request) -> web.Response:
+    body = await body_of(request)
+    schema = body.get("field_schema") if request.method == "PUT" else None
+    version = await request.app[COORDINATOR].payload_index_set(request.match_info["collection"],
+                                                               str(body["field_name"]), schema)
+    return reply(True, version)
+
+
 async def replica_failed(request: web.Request) -> web.Response:
     body = await body_of(request)
     changed, version = await request.app[COORDINATOR].transfers.replica_failed(
@@ -211,9 +237,10 @@ async def recovery_step(request: web.Request) -> web.Response:
     step = request.match_info["step"]
     body = await body_of(request)
     name, peer, shards = str(body["collection"]), int(body["peer"]), [int(s) for s in body["shards"]]
-    previous = {int(k): str(v) for k, v in body.get("previous", {}).items()}
+    previous = {int(k): None if v is None else str(v) for k, v in body.get("previous", {}).items()}
     if step == "begin":
-        begun, version = await coordinator.recovery_begin(name, shards, peer)
+        added = [int(s) for s in body.get("added", [])]
+        begun, version = await coordinator.recovery_begin(name, shards, peer, added)
         return reply({str(k): v for k, v in begun.items()}, version)
     if step == "abort":
         reason = str(body.get("reason", "recovery failed"))
@@ -238,11 +265,15 @@ def app_build(coordinator: Coordinator) -> web.Application:
     app.router.add_get("/internal/state", state_get)
     app.router.add_put("/internal/topology", topology_put)
     app.router.add_post("/internal/peers", peer_register)
+    app.router.add_get("/internal/peers", peers_get)
+    app.router.add_delete("/internal/peers/{peer_id}", peer_remove)
     app.router.add_put("/internal/settings", settings_put)
     app.router.add_post("/internal/step/continue", step_continue)
     app.router.add_post("/internal/collections/{collection}", collection_create)
     app.router.add_delete("/internal/collections/{collection}", collection_delete)
     app.router.add_post("/internal/collections/{collection}/cluster", collection_operation)
+    app.router.add_put("/internal/collections/{collection}/index", payload_index)
+    app.router.add_delete("/internal/collections/{collection}/index", payload_index)
     app.router.add_post("/internal/replicas/failed", replica_failed)
     app.router.add_post("/internal/transfers/{step}", transfer_step)
     app.router.add_post("/internal/recovery/{step}", recovery_step)

@@ -131,9 +131,11 @@ class ClusterState:
 
     def transfer_add(self, name: str, shard: int, source: int, target: int, sync: bool,
                      method: str = "snapshot", reason: str = "user") -> dict[str, Any]:
+        now = clock.now()
         transfer = {"collection": name, "shard_id": shard, "from": source, "to": target, "sync": sync,
                     "method": method, "phase": "started", "bytes": 0, "bytes_total": None, "attempt": 1,
-                    "reason": reason, "started_at": clock.now(), "comment": "started"}
+                    "reason": reason, "started_at": now, "stage": "proxifying", "stage_started_at": now,
+                    "recovery_stage": None, "recovery_stage_started_at": None, "comment": "proxifying (0.00s)"}
         self.data["transfers"].append(transfer)
         return transfer
 

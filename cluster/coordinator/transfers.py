@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 
 from cluster.coordinator import operations
+from cluster.coordinator.auto_recovery import recoveries_stalled
 from cluster.coordinator.state import ClusterState
 from node import clock as node_clock
 from node.eventbus import EventPublisher
@@ -35,6 +36,7 @@ class Core(Protocol):
     state: ClusterState
     events: EventPublisher
     session: aiohttp.ClientSession | None
+    healthy: set[int]
 
     @property
     def headers(self) -> dict[str, str]: ...
@@ -55,7 +57,8 @@ def event_fields(state: ClusterState, kind: str, transfer: dict[str, Any], extra
               "to": transfer["to"], "method": transfer.get("method", "snapshot"), "sync": transfer["sync"],
               "phase": transfer.get("phase"), "bytes": transfer.get("bytes", 0),
               "bytes_total": transfer.get("bytes_total"), "attempt": transfer.get("attempt", 1),
-              "queued": transfer.get("queued", 0), "cause": transfer.get("reason")}
+              "queued": transfer.get("queued", 0), "cause": transfer.get("reason"), "stage": transfer.get("stage"),
+              "recovery_stage": transfer.get("recovery_stage")}
     fields.update(extra)
     shard, attempt = transfer["shard_id"], transfer.get("attempt", 1)
     if kind == "transfer.aborted":
@@ -91,7 +94,11 @@ class Transfers:
     async def begin(self, name: str, operation: dict[str, Any], sync: bool, reason: str) -> int:
         """Register a transfer (target -> Recovery), then ask the source node to drive it.
 
-        A user's transfer that is refused raises `OperationError`; an automatic one is logged and dropped."""
+        A user's transfer that is refused raises `OperationError`; an automatic one is logged and dropped. A
+        user's transfer first aborts the automatic recoveries of the shard that would refuse it and cannot
+        progress (a peer of theirs is down): such a recovery would only fail its attempts meanwhile."""
+        if reason == "user":
+            await self.stalled_abort(name, operation)
         try:
             transfer, version = await self.core.change(
                 lambda s: operations.transfer_start(s, name, operation, sync, reason))
@@ -103,6 +110,16 @@ class Transfers:
         self.event("transfer.started", transfer)
         await self.kick(transfer)
         return version
+
+    async def stalled_abort(self, name: str, operation: dict[str, Any]) -> None:
+        shard, source, target = (operation.get(k) for k in ("shard_id", "from_peer_id", "to_peer_id"))
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (shard, source, target)):
+            return  # transfer_start refuses it in Qdrant's words
+        assert isinstance(shard, int) and isinstance(source, int) and isinstance(target, int)
+        for transfer in recoveries_stalled(self.core.state, name, shard, source, target, self.core.healthy):
+            down = sorted({transfer["from"], transfer["to"]} - self.core.healthy)
+            names = ", ".join(self.core.state.peer_name(p) for p in down)
+            await self.abort(transfer, f"replaced by a user's transfer: it cannot progress while {names} is down")
 
     async def kick(self, transfer: dict[str, Any]) -> None:
         """Ask the source to drive a registered transfer; abort it if the source refuses or cannot be reached."""
@@ -146,8 +163,7 @@ class Transfers:
         key = TransferKey(*key)
         transfer = self.core.state.transfer_find(*key)
         if transfer is None:
-            raise operations.OperationError("NotFound", 404, f"Shard transfer {key.source} -> {key.target} of "
-                                            f"shard {key.shard} of collection {key.collection} does not exist")
+            raise operations.transfer_missing(key.collection, key.shard, key.source, key.target)
         if step == "abort":
             await self.abort(transfer, reason if reason is not None else "transfer failed")
             return self.core.state.version
@@ -155,11 +171,11 @@ class Transfers:
             # Progress is not part of the versioned state: it changes many times a second while a stream runs,
             # and persisting and pushing each would cost every process CPU the stream needs. It is updated in
             # place, published, and read live by nodes answering cluster info; the next change carries it along.
-            operations.transfer_progress(transfer, fields)
+            operations.transfer_progress(transfer, fields, self.clock())
             self.event("transfer.phase", dict(transfer))
             return self.core.state.version
         updated, version = await self.core.change(
-            lambda s: operations.transfer_report(s, key, step, fields), wait_acks=False)
+            lambda s: operations.transfer_report(s, key, step, fields, self.clock()), wait_acks=False)
         kind = {"finish": "transfer.finished"}.get(step, "transfer.phase")
         extra = {"reason": reason} if reason is not None else {}
         self.event(kind, updated, **extra)  # right after its replica.state events, in order

@@ -2,7 +2,15 @@
 external mode for processes started elsewhere, and child-process handling (ports, logs, signals).
 """
 
-from cluster.launcher.cluster import Cluster, ClusterNotReady, ClusterOptions, NodeAddress, run_dir_default
+from cluster.launcher.cluster import (
+    Cluster,
+    ClusterNotReady,
+    ClusterOptions,
+    NodeAddress,
+    NodeSpec,
+    run_dir_default,
+)
 from cluster.launcher.processes import ProcessNotOwned
 
-__all__ = ["Cluster", "ClusterNotReady", "ClusterOptions", "NodeAddress", "ProcessNotOwned", "run_dir_default"]
+__all__ = ["Cluster", "ClusterNotReady", "ClusterOptions", "NodeAddress", "NodeSpec", "ProcessNotOwned",
+           "run_dir_default"]

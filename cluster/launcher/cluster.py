@@ -92,6 +92,8 @@ class ClusterOptions:
     transfers_limit: int = 1
     node_args: list[str] = field(default_factory=list)
     api_key: str | None = None
+    alt_api_key: str | None = None  # a second key the nodes and the coordinator accept (key rotation)
+    env: dict[str, str] = field(default_factory=dict)  # more environment for every process it starts
     ready_timeout_s: float = 30.0
     coordinator_url: str | None = None  # external mode: the coordinator runs elsewhere
     external_nodes: list[NodeAddress] = field(default_factory=list)  # external mode: the nodes
@@ -247,10 +249,9 @@ class Cluster:
                 "--cluster-name", self.cluster_name, "--default-priority", self.options.default_priority,
                 "--incoming-transfers-limit", str(self.options.transfers_limit),
                 "--outgoing-transfers-limit", str(self.options.transfers_limit)]
-        if self.options.api_key:
-            args += ["--api-key", self.options.api_key]
+        args += self._key_args()
         self.coordinator = ChildProcess("coordinator", args, self.run_dir / "coordinator.log",
-                                        f"{self.coordinator_url}/readyz")
+                                        f"{self.coordinator_url}/readyz", self.options.env)
         await self.coordinator.start(self.options.ready_timeout_s)
 
     # -- links and topology -------------------------------------------------------------------------------
@@ -353,7 +354,7 @@ class Cluster:
     async def _node_start(self, spec: NodeSpec) -> None:
         if spec.process is None:
             spec.process = ChildProcess(spec.name, self._node_args(spec), self.run_dir / f"{spec.name}.log",
-                                        f"{spec.url}/readyz")
+                                        f"{spec.url}/readyz", self.options.env)
         await spec.process.start(self.options.ready_timeout_s)
 
     def _node_args(self, spec: NodeSpec) -> list[str]:
@@ -361,9 +362,12 @@ class Cluster:
                 "--peer-id", str(spec.peer_id), "--name", spec.name, "--coordinator-url", self.coordinator_url,
                 "--mqtt-url", str(self.mqtt_url), "--cluster-name", self.cluster_name,
                 "--default-priority", self.options.default_priority, *self.options.node_args]
-        if self.options.api_key:
-            args += ["--api-key", self.options.api_key]
-        return args
+        return args + self._key_args()
+
+    def _key_args(self) -> list[str]:
+        """The API keys every process requires (and the alternative one it accepts too)."""
+        args = ["--api-key", self.options.api_key] if self.options.api_key else []
+        return args + (["--alt-api-key", self.options.alt_api_key] if self.options.alt_api_key else [])
 
     # -- owned processes ----------------------------------------------------------------------------------
     def processes(self) -> dict[str, ChildProcess]:

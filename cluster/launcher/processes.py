@@ -57,9 +57,11 @@ def log_tail(path: Path, lines: int = 25) -> str:
 
 
 class ChildProcess:
-    def __init__(self, name: str, args: list[str], log_path: Path, ready_url: str) -> None:
+    def __init__(self, name: str, args: list[str], log_path: Path, ready_url: str,
+                 env: dict[str, str] | None = None) -> None:
         self.name = name
         self.args = args
+        self.env = dict(env or {})  # added to the launcher's own environment
         self.log_path = log_path
         self.ready_url = ready_url
         self.process: asyncio.subprocess.Process | None = None
@@ -79,7 +81,7 @@ class ChildProcess:
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, *self.args, stdout=log, stderr=asyncio.subprocess.STDOUT,
-                stdin=asyncio.subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdin=asyncio.subprocess.DEVNULL, env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
                 start_new_session=True)
         self.paused = False
         self.expected_exit = False

@@ -1,6 +1,9 @@
-"""Collections routes, Qdrant-compatible: create, get, exists, list, delete; update, payload indexes and
-aliases are accepted and answered as Qdrant would, but change nothing (no parameters to tune, no index
-needed by a plain scan, no aliases).
+"""Collections routes, Qdrant-compatible: create, get, exists, list, delete, payload indexes; update and
+aliases are accepted and answered as Qdrant would, but change nothing (no parameters to tune, no aliases).
+
+A payload index changes no search (a plain scan needs none): it is recorded in the collection's config under
+`payload_schema` (`{field: schema}`, carried by snapshots) and shown by collection info as Qdrant does,
+`{field: {"data_type", "params"?, "points"}}`, `points` counting the collection's points with a value there.
 
 On a clustered node, create and delete go to the coordinator, which places the replicas and pushes the new
 cluster state to every node; the request returns once this node has applied that state.
@@ -20,8 +23,16 @@ from node.api.validation import (
     raise_if_any,
     timeout_violations,
 )
-from node.errors import AlreadyExists
-from node.storage.collections import Collection, config_from_request
+from node.errors import AlreadyExists, FormatError
+from node.service import Node
+from node.storage.collections import (
+    PAYLOAD_SCHEMA_KEY,
+    PAYLOAD_SCHEMA_TYPES,
+    Collection,
+    config_from_request,
+    payload_field_schema_valid,
+    payload_schema_from,
+)
 
 HNSW_CONFIG = {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000, "max_indexing_threads": 0,
                "on_disk": False}
@@ -31,13 +42,51 @@ OPTIMIZER_CONFIG = {"deleted_threshold": 0.2, "vacuum_min_vector_number": 1000, 
 WAL_CONFIG = {"wal_capacity_mb": 32, "wal_segments_ahead": 0}
 
 
-def collection_info(collection: Collection, points_count: int) -> dict[str, Any]:
+
+
+def collection_info(collection: Collection, points_count: int, indexed: dict[str, int]) -> dict[str, Any]:
+    """Qdrant's collection info; `indexed` is how many points have a value for each indexed field."""
     params = {"on_disk_payload": True, **collection.config}  # vectors, sparse_vectors and on_disk_payload as given
+    params.pop(PAYLOAD_SCHEMA_KEY, None)
     return {"status": "green", "optimizer_status": "ok", "indexed_vectors_count": 0,
             "points_count": points_count, "segments_count": len(collection.shards),
             "config": {"params": params, "hnsw_config": HNSW_CONFIG, "optimizer_config": OPTIMIZER_CONFIG,
                        "wal_config": WAL_CONFIG, "quantization_config": None},
-            "payload_schema": {}}
+            "payload_schema": {field: payload_index_info(schema, indexed.get(field, 0))
+                               for field, schema in sorted(payload_schema_of(collection).items())}}
+
+
+def payload_schema_of(collection: Collection) -> dict[str, Any]:
+    return payload_schema_from(collection.config)
+
+
+def payload_index_info(schema: Any, points: int) -> dict[str, Any]:
+    """`{"data_type", "params"?, "points"}` for a schema given as a name or as `{"type", ...params}`."""
+    if isinstance(schema, dict):
+        return {"data_type": schema["type"], "params": schema, "points": points}
+    return {"data_type": schema, "points": points}
+
+
+def payload_field_schema(body: dict[str, Any]) -> tuple[str, Any]:
+    """The `field_name` and `field_schema` of a create-index body, checked as Qdrant's serde reads them."""
+    field = body.get("field_name")
+    if not isinstance(field, str) or not field:
+        raise FormatError("Format error in JSON body: missing field `field_name`" if field is None else
+                          "Format error in JSON body: field_name: expected a non-empty string")
+    schema = body.get("field_schema")
+    if not payload_field_schema_valid(schema):
+        raise FormatError(f"Format error in JSON body: field_schema: expected one of "
+                          f"{', '.join(PAYLOAD_SCHEMA_TYPES)} (or an object with such a `type`)")
+    return field, schema
+
+
+async def payload_points(node: Node, collection: Collection) -> dict[str, int]:
+    """How many points of the collection have a (non-empty) value for each indexed field."""
+    counts = {}
+    for field in payload_schema_of(collection):
+        request = {"kind": "count", "filter": {"must_not": [{"is_empty": {"key": field}}]}}
+        counts[field] = sum(await node.read(collection, request))
+    return counts
 
 
 async def collections_list(request: web.Request) -> web.Response:
@@ -49,7 +98,7 @@ async def collection_get(request: web.Request) -> web.Response:
     node = node_of(request)
     collection = node.storage.get(request.match_info["collection"])
     counts = await node.read(collection, {"kind": "count"})
-    return ok(request, collection_info(collection, sum(counts)))
+    return ok(request, collection_info(collection, sum(counts), await payload_points(node, collection)))
 
 
 async def collection_exists(request: web.Request) -> web.Response:
@@ -97,16 +146,33 @@ async def collection_delete(request: web.Request) -> web.Response:
     return ok(request, True)
 
 
+async def payload_index_change(node: Node, collection: Collection, field: str, schema: Any | None) -> None:
+    """Record (or with `schema` None forget) a payload index: on every node of a cluster (through the
+    coordinator, which pushes the new config), else in this node's config."""
+    if node.cluster is not None:
+        await node.cluster.payload_index_change(collection, field, schema)
+        return
+    indexes = payload_schema_of(collection)
+    if schema is None:
+        indexes.pop(field, None)
+    else:
+        indexes[field] = schema
+    node.storage.config_set(collection, {**collection.config, PAYLOAD_SCHEMA_KEY: indexes})
+
+
 async def payload_index_create(request: web.Request) -> web.Response:
-    """Accepted and ignored: a plain scan needs no index (qdrant-client's `create_payload_index` works)."""
+    """Recorded in `payload_schema` (qdrant-client's `create_payload_index` works); no search changes."""
     node = node_of(request)
-    node.storage.get(request.match_info["collection"])
-    await json_body(request, required=False)
+    collection = node.storage.get(request.match_info["collection"])
+    field, schema = payload_field_schema(await json_body(request))
+    await payload_index_change(node, collection, field, schema)
     return ok(request, {"operation_id": 0, "status": "completed"})
 
 
 async def payload_index_delete(request: web.Request) -> web.Response:
-    node_of(request).storage.get(request.match_info["collection"])
+    node = node_of(request)
+    collection = node.storage.get(request.match_info["collection"])
+    await payload_index_change(node, collection, request.match_info["field"], None)
     return ok(request, {"operation_id": 0, "status": "completed"})
 
 

@@ -22,7 +22,7 @@ from aiohttp import web
 from node.api.keys import PLAIN_ERRORS, node_of
 from node.api.responses import accepted, body_string, json_body, multipart_check, ok, path_int, query_bool
 from node.api.validation import checksum_param
-from node.errors import FormatError, NodeError
+from node.errors import BadRequest, Forbidden, FormatError, NodeError
 from node.service import LockKey, Node
 from node.snapshots import create, restore
 from node.snapshots.files import snapshot_delete, snapshot_path, snapshots_list
@@ -100,6 +100,14 @@ async def collection_delete(request: web.Request) -> web.Response:
     return await maybe_background(request, work)
 
 
+def url_recovery_check(node: Node, location: str) -> None:
+    """With `enable_snapshot_url_recovery` off, an http(s) location is refused before anything is fetched
+    (Qdrant's service setting, for SSRF-wary deployments); files and uploads still recover."""
+    if not node.settings.enable_snapshot_url_recovery and \
+            urllib.parse.urlparse(location).scheme.lower() in ("http", "https"):
+        raise Forbidden("Snapshot recovery from remote URLs is disabled in the configuration")
+
+
 async def collection_recover(request: web.Request) -> web.Response:
     node = node_of(request)
     name = request.match_info["collection"]
@@ -108,6 +116,7 @@ async def collection_recover(request: web.Request) -> web.Response:
     location = body_string(body, "location")
     if not urllib.parse.urlparse(location).scheme:  # Qdrant's `location` is a URL
         raise FormatError("Format error in JSON body: relative URL without a base")
+    url_recovery_check(node, location)
     priority = restore.priority_parse(body.get("priority"), "Format error in JSON body")
     checksum = checksum_param(body.get("checksum"), "JSON body")
 
@@ -226,6 +235,7 @@ async def shard_recover(request: web.Request) -> web.Response:
     location = body_string(body, "location")
     priority = restore.priority_parse(body.get("priority"), "Format error in JSON body")
     checksum = checksum_param(body.get("checksum"), "JSON body")
+    url_recovery_check(node, location)
     directory = create.shard_snapshots_dir(node, collection.name, shard_id)
 
     async def work() -> bool:
@@ -278,6 +288,19 @@ async def shard_stream(request: web.Request) -> web.StreamResponse:
         await chunks.aclose()  # a client that hangs up mid-stream leaves no packing work behind
 
 
+async def shard_partial_recover_from(request: web.Request) -> web.Response:
+    """Qdrant's partial shard snapshot recovery from a peer: shardsim has no partial snapshots, but refuses a
+    remote URL first, as Qdrant does, when URL recovery is disabled."""
+    node = node_of(request)
+    shard_target(node, request)
+    body = await json_body(request)
+    peer_url = body_string(body, "peer_url")
+    if not urllib.parse.urlparse(peer_url).scheme:
+        raise FormatError("Format error in JSON body: peer_url: relative URL without a base")
+    url_recovery_check(node, peer_url)
+    raise BadRequest("Partial snapshots are not supported by shardsim: recover a full shard snapshot instead")
+
+
 def routes_add(router: web.UrlDispatcher) -> None:
     c = "/collections/{collection}"
     router.add_get(f"{c}/snapshots", collection_list)
@@ -298,3 +321,4 @@ def routes_add(router: web.UrlDispatcher) -> None:
     router.add_get(f"{s}/snapshots/{{name}}", shard_download)
     router.add_delete(f"{s}/snapshots/{{name}}", shard_delete)
     router.add_get(f"{s}/snapshot", shard_stream)
+    router.add_post(f"{s}/snapshot/partial/recover_from", shard_partial_recover_from)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 from typing import Any
@@ -24,6 +25,7 @@ from node.apikey import api_key_headers
 from node.errors import ERROR_KINDS, BadInput, NodeError, NotEnoughReplicas, ServiceError, ShardUnavailable
 from node.protocol import (
     MSGPACK_CONTENT_TYPE,
+    QDRANT_API_VERSION,
     UPDATABLE_STATES,
     ReplicaState,
     TransferKey,
@@ -46,6 +48,7 @@ REPORT_ATTEMPTS = 10  # a failed replica is reported this many times at most, wa
 REPORT_BACKOFF = Backoff(first_s=0.2, factor=2.0, max_s=3.0)
 COORDINATOR_CHANGE_TIMEOUT_S = 60.0  # a change waits for the nodes' acks (and, in step mode, for a person)
 TRANSFER_INFO_TIMEOUT_S = 1.0  # live transfer comments for cluster info; the view's copy past this
+PEER_READY_TIMEOUT_S = 1.0  # telemetry: a peer that does not answer /readyz within this is not responsive
 
 
 class CoordinatorError(NodeError):
@@ -61,6 +64,7 @@ class ClusterAgent:
         self.view: dict[str, Any] = {"version": -1, "peers": {}, "collections": {}, "transfers": [],
                                      "settings": {}}
         self.version_changed = asyncio.Condition()
+        self.view_applied_at = clock.now()  # when this node last applied a new state (consensus_thread_status)
         self.drivers: dict[TransferKey, asyncio.Task[Any]] = {}
 
     # -- lifecycle and state ------------------------------------------------------------------------------
@@ -116,6 +120,7 @@ class ClusterAgent:
             return self.version
         self.reconcile(view)
         self.view = view
+        self.view_applied_at = clock.now()
         self.node.settings.default_priority = view.get("settings", {}).get(
             "default_priority", self.node.settings.default_priority)
         async with self.version_changed:
@@ -145,6 +150,8 @@ class ClusterAgent:
             collection = storage.collections.get(name)
             if collection is None:
                 collection = storage.create(name, description["config"], local_shards=[])
+            elif collection.config != description["config"]:
+                storage.config_set(collection, description["config"])  # its payload indexes changed
             for shard_id in list(collection.shards):
                 if shard_id not in mine:
                     collection.shard_close(shard_id, remove_data=True)
@@ -310,24 +317,125 @@ class ClusterAgent:
         positive: 60 s). Past it the answer is a service error, and, as in Qdrant, the operation is not
         withdrawn: the coordinator may still apply it (for example once a person lets a held step go on).
         """
-        wait_s = timeout_s if timeout_s is not None and timeout_s > 0 else COORDINATOR_CHANGE_TIMEOUT_S
-        path = f"/internal/collections/{collection.name}/cluster"
-        try:
-            async with asyncio.timeout(wait_s):  # the HTTP call's own limit is never shorter than this
-                await self.coordinator_change("POST", path, body, max(wait_s, COORDINATOR_CHANGE_TIMEOUT_S))
-        except TimeoutError:
-            raise ServiceError(f"Waiting for the cluster operation on {collection.name} failed: not applied "
-                               f"within the timeout of {wait_s:g} s") from None
+        await self.change_within(f"the cluster operation on {collection.name}", "POST",
+                                 f"/internal/collections/{collection.name}/cluster", body, timeout_s)
         return True
 
-    def cluster_status(self) -> dict[str, Any]:
+    async def peers_health(self) -> dict[str, Any]:
+        """`{peer: {"healthy", "version"}}` as the coordinator last saw them; empty if it cannot answer."""
+        with contextlib.suppress(NodeError):
+            return dict(await self.coordinator_call("GET", "/internal/peers", None, TRANSFER_INFO_TIMEOUT_S))
+        return {}
+
+    def leader(self, health: dict[str, Any]) -> int | None:
+        """The peer shown as Raft leader: the lowest peer id the coordinator finds healthy (all peers of the
+        state when it cannot say), so a killed leader is "re-elected" (docs/cluster.md section 3)."""
+        peers = sorted(int(p) for p in self.view["peers"])
+        healthy = [p for p in peers if health.get(str(p), {}).get("healthy")] if health else peers
+        chosen = healthy or peers
+        return chosen[0] if chosen else None
+
+    def raft_info(self, health: dict[str, Any]) -> dict[str, Any]:
+        """Qdrant's `raft_info` mapped from the coordinator's state: `commit` is the state version this node
+        applied (equal on every node once a change reached them all), `term` 1 (there is one coordinator),
+        `leader` the designated peer, nothing pending (the coordinator applies each change whole)."""
+        leader = self.leader(health)
+        return {"term": 1, "commit": self.version, "pending_operations": 0, "leader": leader,
+                "role": "Leader" if leader == self.node.peer_id else "Follower", "is_voter": True}
+
+    def consensus_thread_status(self) -> dict[str, Any]:
+        stamp = dt.datetime.fromtimestamp(self.view_applied_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return {"consensus_thread_status": "working", "last_update": stamp}
+
+    async def cluster_status(self) -> dict[str, Any]:
         peers = {str(p): {"uri": f"http://{d['address']}/"} for p, d in self.view["peers"].items()}
         return {"status": "enabled", "peer_id": self.node.peer_id, "peers": peers,
-                "raft_info": {"term": 1, "commit": self.version, "pending_operations": 0, "leader": None,
-                              "role": "Follower", "is_voter": True},
-                "consensus_thread_status": {"consensus_thread_status": "working",
-                                            "last_update": "1970-01-01T00:00:00Z"},
-                "message_send_failures": {}}
+                "raft_info": self.raft_info(await self.peers_health()),
+                "consensus_thread_status": self.consensus_thread_status(), "message_send_failures": {}}
+
+    async def live_state(self) -> dict[str, Any]:
+        """The coordinator's state now (transfer comments as of now); this node's view if it cannot answer."""
+        with contextlib.suppress(NodeError):
+            return dict(await self.coordinator_call("GET", "/internal/state", None, TRANSFER_INFO_TIMEOUT_S))
+        return self.view
+
+    async def cluster_telemetry(self, details_level: int) -> dict[str, Any]:
+        """Qdrant's distributed telemetry (`GET /cluster/telemetry`) from the coordinator's state: peers (each
+        responsive if it answers `/readyz` through this node's link to it, with the state version it applied
+        as `commit`), every collection's shards with their replicas (points counted for this node's own), and
+        its transfers."""
+        state = await self.live_state()
+        health = await self.peers_health()
+        leader = self.leader(health)
+        peer_ids = sorted(self.view["peers"], key=int)
+        answered = await asyncio.gather(*(self.peer_responsive(int(peer)) for peer in peer_ids))
+        peers = {}
+        for peer, responsive in zip(peer_ids, answered, strict=True):
+            description, seen = self.view["peers"][peer], health.get(peer, {})
+            details = {"version": QDRANT_API_VERSION, "role": "Leader" if int(peer) == leader else "Follower",
+                       "is_voter": True, "term": 1, "commit": seen.get("version") or 0,
+                       "num_pending_operations": 0,
+                       "consensus_thread_status": self.consensus_thread_status()}
+            peers[peer] = {"uri": f"http://{description['address']}/", "responsive": responsive,
+                           "details": details if responsive else None}
+        collections = {}
+        for name, description in sorted(state.get("collections", {}).items()):
+            collection = self.node.storage.collections.get(name)
+            shards = []
+            for shard_key, replicas in sorted(description["shards"].items(), key=lambda item: int(item[0])):
+                listed = []
+                for peer, replica_state in sorted(replicas.items(), key=lambda item: int(item[0])):
+                    replica: dict[str, Any] = {"peer_id": int(peer), "state": replica_state}
+                    local = collection.shards.get(int(shard_key)) if collection is not None else None
+                    if int(peer) == self.node.peer_id and local is not None:
+                        replica.update(status="green", num_points=len(local.points))
+                    listed.append(replica)
+                shards.append({"id": int(shard_key), "replicas": listed})
+            entry: dict[str, Any] = {"id": name, "shards": shards}
+            transfers = [transfer_info(t) for t in state.get("transfers", []) if t["collection"] == name]
+            if transfers:
+                entry["shard_transfers"] = transfers
+            collections[name] = entry
+        return {"collections": collections,
+                "cluster": {"enabled": True, "number_of_peers": len(peers), "peers": peers}}
+
+    async def peer_responsive(self, peer: int) -> bool:
+        """Whether a peer answers `/readyz` now, through this node's link to it (this node: yes)."""
+        if peer == self.node.peer_id:
+            return True
+        session = self.node.session
+        assert session is not None
+        try:
+            async with session.get(f"http://{self.peer_address(peer)}/readyz", headers=self.headers,
+                                   timeout=aiohttp.ClientTimeout(total=PEER_READY_TIMEOUT_S)) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError, OSError, NodeError):
+            return False
+
+    async def recover(self) -> None:
+        await self.pull()
+
+    async def peer_remove(self, peer_id: int, force: bool, timeout_s: float | None) -> None:
+        query = "?force=true" if force else ""
+        await self.change_within(f"removing peer {peer_id}", "DELETE", f"/internal/peers/{peer_id}{query}", None,
+                                 timeout_s)
+
+    async def payload_index_change(self, collection: Collection, field: str, schema: Any | None) -> None:
+        path = f"/internal/collections/{collection.name}/index"
+        body = {"field_name": field, "field_schema": schema}
+        await self.coordinator_change("PUT" if schema is not None else "DELETE", path, body)
+
+    async def change_within(self, what: str, method: str, path: str, body: dict[str, Any] | None,
+                            timeout_s: float | None) -> None:
+        """A change applied through the coordinator, waited for at most Qdrant's `?timeout=` seconds (none or
+        not positive: 60 s); past it a service error, the change not withdrawn."""
+        wait_s = timeout_s if timeout_s is not None and timeout_s > 0 else COORDINATOR_CHANGE_TIMEOUT_S
+        try:
+            async with asyncio.timeout(wait_s):  # the HTTP call's own limit is never shorter than this
+                await self.coordinator_change(method, path, body, max(wait_s, COORDINATOR_CHANGE_TIMEOUT_S))
+        except TimeoutError:
+            raise ServiceError(f"Waiting for {what} failed: not applied within the timeout of {wait_s:g} s") \
+                from None
 
     async def collection_cluster_info(self, collection: Collection) -> dict[str, Any]:
         """Qdrant's collection cluster info. The transfers' comments (phase, bytes streamed) are read from the
@@ -347,17 +455,19 @@ class ClusterAgent:
                                   "state": state})
                 else:
                     remote.append({"shard_id": shard_id, "peer_id": peer, "state": state})
-        transfers = [{"shard_id": t["shard_id"], "from": t["from"], "to": t["to"], "sync": t["sync"],
-                      "method": t.get("method", "snapshot"), "comment": t.get("comment")}
-                     for t in transfers_known]
+        transfers = [transfer_info(t) for t in transfers_known]
         return {"peer_id": self.node.peer_id, "shard_count": collection.shard_number, "local_shards": local,
                 "remote_shards": remote, "shard_transfers": transfers}
 
     # -- snapshot recovery under the priority rules ----------------------------------------------------------
     async def collection_recover(self, collection: Collection, content: SnapshotContent, priority: str) -> None:
+        """As Qdrant: this peer's replicas go to ManualRecovery, a replica is created (ManualRecovery) for each
+        shard the snapshot holds data for and this peer has none of, the data is swapped in, and the
+        coordinator applies the priority to the shards with data (the others get their state back)."""
         mine = sorted(peer_replicas(self.view, collection.name, self.node.peer_id))
-        with_data = [s for s in mine if s in content.shards]
-        body = {"collection": collection.name, "peer": self.node.peer_id, "shards": mine}
+        added = sorted(s for s in content.shards if s not in mine and 0 <= s < collection.shard_number)
+        with_data = sorted(s for s in [*mine, *added] if s in content.shards)
+        body = {"collection": collection.name, "peer": self.node.peer_id, "shards": mine, "added": added}
         previous = await self.coordinator_change("POST", "/internal/recovery/begin", body)
         try:
             await content_apply(self.node, collection, content, with_data)
@@ -366,17 +476,27 @@ class ClusterAgent:
                 await self.coordinator_change("POST", "/internal/recovery/abort",
                                               {**body, "previous": previous, "reason": str(error)})
             raise
+        if with_data and self.settings.snapshot_recovery_delay_s > 0:  # Qdrant's staging knob: observe the state
+            await asyncio.sleep(self.settings.snapshot_recovery_delay_s)
         await self.coordinator_change("POST", "/internal/recovery/finish", {
             **body, "shards": with_data, "previous": previous, "priority": priority, "kind": "collection"})
 
     async def shard_recover(self, collection: Collection, shard_id: int, content: SnapshotContent,
                             priority: str) -> None:
-        if shard_id not in collection.shards:
+        # the replica map says whether this peer holds the shard: `collection.shards` lacks it for a moment
+        # while another restore (a transfer's) swaps its data in a worker thread
+        if shard_id not in peer_replicas(self.view, collection.name, self.node.peer_id):
             raise BadInput(f"Shard {shard_id} is not a local or queue proxy shard")
         await content_apply(self.node, collection, content, [shard_id])
         await self.coordinator_change("POST", "/internal/recovery/finish", {
             "collection": collection.name, "peer": self.node.peer_id, "shards": [shard_id],
             "priority": priority, "kind": "shard"})
+
+
+def transfer_info(transfer: dict[str, Any]) -> dict[str, Any]:
+    """A transfer as Qdrant describes it (`ShardTransferInfo`)."""
+    return {"shard_id": transfer["shard_id"], "from": transfer["from"], "to": transfer["to"],
+            "sync": transfer["sync"], "method": transfer.get("method", "snapshot"), "comment": transfer.get("comment")}
 
 
 def error_text(data: bytes) -> str:

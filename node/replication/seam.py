@@ -37,8 +37,20 @@ class ClusterSeam(Protocol):
         """A cluster operation (`move_shard`, `replicate_shard`, ...) passed to the coordinator; waits at most
         `timeout_s` (Qdrant's `?timeout=`) for it to be applied."""
 
-    def cluster_status(self) -> dict[str, Any]:
+    async def cluster_status(self) -> dict[str, Any]:
         """`GET /cluster` in Qdrant's shape."""
+
+    async def cluster_telemetry(self, details_level: int) -> dict[str, Any]:
+        """`GET /cluster/telemetry` in Qdrant's shape."""
+
+    async def recover(self) -> None:
+        """`POST /cluster/recover`: pull the whole cluster state again."""
+
+    async def peer_remove(self, peer_id: int, force: bool, timeout_s: float | None) -> None:
+        """`DELETE /cluster/peer/{peer_id}`, passed to the coordinator; waits at most `timeout_s`."""
+
+    async def payload_index_change(self, collection: Collection, field: str, schema: Any | None) -> None:
+        """Create (`schema` given) or delete a payload index on every node (through the coordinator)."""
 
     async def collection_cluster_info(self, collection: Collection) -> dict[str, Any]:
         """`GET /collections/{c}/cluster` in Qdrant's shape."""

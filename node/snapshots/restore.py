@@ -38,7 +38,13 @@ from node.protocol import PRIORITIES
 from node.service import LockKey, Node
 from node.snapshots.files import file_sha256, snapshot_path
 from node.snapshots.format import SnapshotContent, snapshot_read
-from node.storage.collections import Collection, ShardData, config_from_request
+from node.storage.collections import (
+    PAYLOAD_SCHEMA_KEY,
+    Collection,
+    ShardData,
+    config_from_request,
+    payload_schema_from,
+)
 from node.storage.vectors import VectorSpec
 
 TEMP_DIR = ".incoming"
@@ -239,6 +245,9 @@ def snapshot_config(content: SnapshotContent, every_shard: bool) -> dict[str, An
         config = config_from_request(given)
     except NodeError as error:
         raise BadInput(f"Invalid snapshot: its collection config is not valid: {error.message}") from None
+    indexes = payload_schema_from(given)  # the payload indexes travel with the collection, as in Qdrant
+    if indexes:
+        config[PAYLOAD_SCHEMA_KEY] = indexes
     promised = set(range(config["shard_number"]))
     beyond = sorted(set(content.shards) - promised)
     if beyond:

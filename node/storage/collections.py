@@ -40,6 +40,32 @@ def collection_name_check(name: str) -> None:
                        f"{COLLECTION_NAME_BYTES_MAX} bytes")
 
 
+def config_write(directory: Path, config: dict[str, Any]) -> None:
+    """Write `config.json` whole: a temporary file renamed over the old one."""
+    temporary = directory / "config.json.tmp"
+    temporary.write_text(json.dumps(config, sort_keys=True))
+    os.replace(temporary, directory / "config.json")
+
+
+PAYLOAD_SCHEMA_KEY = "payload_schema"  # the payload indexes, in the stored config: {field: schema}
+PAYLOAD_SCHEMA_TYPES = ("keyword", "integer", "float", "geo", "text", "bool", "datetime", "uuid")
+
+
+def payload_field_schema_valid(schema: Any) -> bool:
+    """A payload index schema as Qdrant reads it: a type name, or an object with such a `type`."""
+    kind = schema.get("type") if isinstance(schema, dict) else schema
+    return isinstance(kind, str) and kind in PAYLOAD_SCHEMA_TYPES
+
+
+def payload_schema_from(config: Any) -> dict[str, Any]:
+    """The valid payload indexes of a stored (or snapshotted) config; anything else is left out."""
+    given = config.get(PAYLOAD_SCHEMA_KEY) if isinstance(config, dict) else None
+    if not isinstance(given, dict):
+        return {}
+    return {field: schema for field, schema in given.items()
+            if isinstance(field, str) and field and payload_field_schema_valid(schema)}
+
+
 def config_from_request(body: dict[str, Any]) -> dict[str, Any]:
     """Validate a create-collection body (Qdrant's shape) and return the stored config: `vectors`,
     `sparse_vectors` and `on_disk_payload` as given (node/storage/vectors.py), and the shard counts."""
@@ -220,14 +246,17 @@ class Storage:
         if directory.exists():
             shutil.rmtree(directory)
         (directory / "shards").mkdir(parents=True)
-        temporary = directory / "config.json.tmp"
-        temporary.write_text(json.dumps(config, sort_keys=True))
-        os.replace(temporary, directory / "config.json")
+        config_write(directory, config)
         collection = Collection(name, config, directory)
         for shard_id in local_shards:
             collection.shard_open(shard_id)
         self.collections[name] = collection
         return collection
+
+    def config_set(self, collection: Collection, config: dict[str, Any]) -> None:
+        """Replace a collection's config (its payload indexes change; vectors and shards never do)."""
+        config_write(collection.directory, config)
+        collection.config = config
 
     def transient_path(self, kind: str) -> Path:
         """A fresh path under transient/ (same file system as collections/, so a rename moves it)."""

@@ -56,3 +56,32 @@ async def test_a_keyed_cluster_moves_and_recovers_shards_and_refuses_strangers(t
         assert recovered["digest"] == digests[0]
         assert recovered["points_count"] == 300 + len(writer.acked)
         assert not writer.refused, writer.statuses
+
+
+async def test_a_client_with_the_alternative_key_moves_shards_through_any_node(tmp_path: Path) -> None:
+    """Qdrant's key rotation (`service.alt_api_key`): `Cluster(alt_api_key=...)` starts every process with
+    both keys, and a client holding only the alternative one runs a whole transfer; a wrong key still gets 401."""
+    alt_key = "cluster-rotated"
+    async with cluster_started(tmp_path / "run", nodes=3, api_key=KEY, alt_api_key=alt_key) as cluster, \
+            ClusterApi(cluster) as api:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30),
+                                         headers={"api-key": alt_key}) as client:
+            async def call(node: str, method: str, path: str, body: object = None) -> object:
+                async with client.request(method, cluster.node_url(node) + path, json=body) as response:
+                    reply = await response.json()
+                    assert response.status == 200, (method, path, reply)
+                    return reply["result"]
+            await call("n1", "PUT", "/collections/c", {"vectors": {"size": 4, "distance": "Dot"},
+                                                       "shard_number": 1, "replication_factor": 1})
+            await call("n2", "PUT", "/collections/c/points?wait=true", {"points": points_make(range(200))})
+            holder = next(iter(replica_map(await api.state(), "c")[0]))
+            target = holder % 3 + 1
+            await call("n3", "POST", "/collections/c/cluster", {"replicate_shard": {
+                "shard_id": 0, "from_peer_id": holder, "to_peer_id": target}})
+            await wait_converged(api, "c", replicas_per_shard=2)
+            assert {node: (await call(node, "POST", "/collections/c/points/count", {"exact": True}))  # type: ignore[index]
+                    ["count"] for node in ("n1", "n2", "n3")} == {"n1": 200, "n2": 200, "n3": 200}
+            async with client.get(f"{cluster.coordinator_url}/internal/state") as response:
+                assert response.status == 200
+            async with client.get(cluster.node_url("n1") + "/collections", headers={"api-key": "wrong"}) as refused:
+                assert refused.status == 401

@@ -32,7 +32,7 @@ async def test_drop_replica_removes_it_and_refuses_what_qdrant_refuses(cluster: 
     await api.upsert_ok("n1", "c", points_make(range(100)))
     outsider = next(p for p in (1, 2, 3) if p not in peers)
     refusals = [
-        ({"shard_id": 0, "peer_id": outsider}, 400, f"Bad request: Shard 0 of c does not exist on peer {outsider}"),
+        ({"shard_id": 0, "peer_id": outsider}, 400, f"Bad request: Peer {outsider} has no replica of shard 0"),
         ({"shard_id": 5, "peer_id": peers[0]}, 400, "Bad request: Shard 5 of c does not exist"),
         ({"shard_id": 0, "peer_id": 9}, 400, "Bad request: Peer 9 does not exist"),
     ]
@@ -47,7 +47,7 @@ async def test_drop_replica_removes_it_and_refuses_what_qdrant_refuses(cluster: 
     status, reply = await api.cluster_operation("n1", "c", {"drop_replica": {"shard_id": 0, "peer_id": kept}})
     assert status == 400
     assert reply["status"]["error"] == (f"Bad request: Shard 0 must have at least one active replica after "
-                                        f"removing peer {kept}")
+                                        f"removing {kept}")
     for node in ("n1", "n2", "n3"):
         assert await api.count(node, "c") == 100
 

@@ -150,3 +150,13 @@ def test_check_fails_and_names_the_rule_that_should_have_fired() -> None:
 
 def test_check_without_final_observation_is_unknown() -> None:
     assert check(run("shard", 1, "replica")).valid is None
+
+
+def test_a_dead_replica_is_predicted_re_synced_once_its_peer_is_up() -> None:
+    """Issue 18 item 2: the re-sync of a Dead replica (its peer down during the recovery) happens after the
+    heal, from the replica Active then, and the prediction says so."""
+    history = run("shard", 1, "replica", dead_peer=2)
+    predictions = oracle_predict(history[0], history)
+    assert (predictions[("c", 0, 2)].digest, predictions[("c", 0, 2)].rule) == (S, "resynced")
+    assert predictions[("c", 0, 2)].explanation == "Dead, re-synced from peer 1 by automatic recovery once its peer is up"
+

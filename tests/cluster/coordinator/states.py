@@ -16,11 +16,12 @@ ReplicaMap = dict[int, dict[int, str]]
 
 
 def transfer_literal(shard: int, source: int, target: int, sync: bool = True, name: str = "c",
-                     phase: str = "started", attempt: int = 1) -> dict[str, Any]:
+                     phase: str = "started", attempt: int = 1, reason: str = "user") -> dict[str, Any]:
     """A transfer as the coordinator registers it (`ClusterState.transfer_add`)."""
     return {"collection": name, "shard_id": shard, "from": source, "to": target, "sync": sync,
             "method": "snapshot", "phase": phase, "bytes": 0, "bytes_total": None, "attempt": attempt,
-            "reason": "user", "started_at": 0.0, "comment": "started"}
+            "reason": reason, "started_at": 0.0, "stage": "proxifying", "stage_started_at": 0.0,
+            "recovery_stage": None, "recovery_stage_started_at": None, "comment": "proxifying (0.00s)"}
 
 
 def cluster_state(shards: ReplicaMap, *, peers: Iterable[int] = (1, 2, 3), replication_factor: int = 2,

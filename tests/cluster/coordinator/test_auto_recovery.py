@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.coordinator.auto_recovery import peers_healthy, recovery_candidates
+from cluster.coordinator.auto_recovery import (
+    AUTOMATIC_REASON,
+    peers_healthy,
+    recoveries_stalled,
+    recovery_candidates,
+)
 from tests.cluster.coordinator.states import cluster_state, transfer_literal
 
 ALL = {1, 2, 3, 4, 5}
@@ -96,3 +101,19 @@ def test_a_peer_that_failed_an_update_is_healthy_only_after_a_check_that_started
     assert peers_healthy(ready, round_started=10.0, failed_at={3: 10.5}) == {1, 2}
     assert peers_healthy(ready, round_started=11.0, failed_at={3: 10.5}) == {1, 2, 3}
     assert peers_healthy({**ready, 3: False}, round_started=11.0, failed_at={3: 10.5}) == {1, 2}
+
+
+def test_a_recovery_is_stalled_when_a_peer_of_it_is_down_and_it_involves_a_peer_of_the_new_transfer() -> None:
+    """Issue 18 item 2: only automatic recoveries that share a peer with the wanted transfer and have a peer
+    that is not healthy are in the way of a user's transfer (they are then aborted, see test_lifecycle)."""
+    recovering = transfer_literal(0, 1, 3, reason=AUTOMATIC_REASON)
+    other_shard = transfer_literal(1, 1, 3, reason=AUTOMATIC_REASON)
+    users = transfer_literal(2, 1, 3)
+    state = cluster_state({0: {1: "Active", 3: "Recovery"}, 1: {1: "Active", 3: "Recovery"},
+                           2: {1: "Active", 3: "Recovery"}}, peers=range(1, 5),
+                          transfers=[recovering, other_shard, users], incoming_transfers_limit=3,
+                          outgoing_transfers_limit=3)
+    assert recoveries_stalled(state, "c", 0, 1, 4, healthy={1, 2, 4}) == [recovering]
+    assert recoveries_stalled(state, "c", 0, 2, 4, healthy={1, 2, 4}) == []  # shares no peer with it
+    assert recoveries_stalled(state, "c", 0, 1, 4, healthy={1, 2, 3, 4}) == []  # it can progress
+    assert recoveries_stalled(state, "c", 2, 1, 4, healthy={1, 2, 4}) == []  # a user's transfer stays

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from cluster.coordinator import operations, priority
+from cluster.coordinator.auto_recovery import AUTOMATIC_REASON
 from cluster.coordinator.engine import Coordinator, CoordinatorSettings
 from cluster.coordinator.operations import OperationError
 from cluster.coordinator.transfers import event_fields
@@ -31,27 +32,61 @@ KEY = ("c", 0, 1, 3)
 
 
 # -- pure: reports, comments, event sentences, a recovery's finish --------------------------------------------
-def test_a_progress_report_updates_the_transfer_and_its_comment() -> None:
+def test_a_new_transfer_is_proxifying_and_its_comment_counts_the_stages_seconds() -> None:
+    """Qdrant's comment (issue 18 item 3): `<stage> (<seconds>s)`, the seconds since the stage began."""
     transfer = transfer_literal(0, 1, 3)
-    operations.transfer_progress(transfer, {"phase": "streaming", "bytes": 1048576, "bytes_total": 5242880})
-    assert transfer["comment"] == "attempt 1: streaming, 1048576/5242880 bytes (20%) streamed"
-    operations.transfer_progress(transfer, {"phase": "streaming", "bytes": 4096, "bytes_total": None,
-                                            "attempt": 2})
-    assert transfer["comment"] == "attempt 2: streaming, 4096 bytes streamed"
+    assert operations.transfer_comment(transfer, now=0.0) == "proxifying (0.00s)"
+    assert operations.transfer_comment(transfer, now=1.5) == "proxifying (1.50s)"
+
+
+STAGES = [  # phase reported, Qdrant's stage of the source, the target's stage, comment 0.25 s later
+    ("queue_installed", "recovering", None, "recovering (0.25s)"),
+    ("streaming", "recovering", "downloading", "recovering (1.25s) | downloading (0.25s), 1048576/5242880 bytes (20%)"),
+    ("streamed", "recovering", "restoring", "recovering (2.25s) | restoring (0.25s), 5242880/5242880 bytes (100%)"),
+    ("restored", "recovering", None, "recovering (3.25s)"),
+    ("queued", "waiting consensus", None, "waiting consensus (0.25s)"),
+    ("partial", "syncing queued updates", None, "syncing queued updates (0.25s)"),
+    ("queue_replayed", "finalizing", None, "finalizing (0.25s)"),
+]
+
+
+def test_the_reported_phases_walk_through_qdrants_stages_each_with_its_own_clock() -> None:
+    transfer = transfer_literal(0, 1, 3)
+    for second, (phase, stage, recovery, comment) in enumerate(STAGES):
+        done = 5242880 if phase == "streamed" else 1048576 if phase == "streaming" else 0
+        operations.transfer_progress(transfer, {"phase": phase, "bytes": done, "bytes_total": 5242880}, float(second))
+        assert (transfer["stage"], transfer["recovery_stage"]) == (stage, recovery), phase
+        assert operations.transfer_comment(transfer, second + 0.25) == comment, phase
+
+
+def test_a_failed_attempt_keeps_the_stage_and_the_next_attempt_starts_it_again() -> None:
+    transfer = transfer_literal(0, 1, 3)
+    operations.transfer_progress(transfer, {"phase": "streaming", "bytes": 4096, "bytes_total": None}, 1.0)
+    operations.transfer_progress(transfer, {"phase": "attempt_failed", "attempt": 1}, 2.0)
+    assert transfer["comment"] == "recovering (1.00s)"  # the target's download ended with the attempt
+    operations.transfer_progress(transfer, {"phase": "queue_installed", "attempt": 2}, 4.0)
+    assert operations.transfer_comment(transfer, 4.5) == "recovering (0.50s), attempt 2"
+
+
+def test_comments_are_written_as_of_the_time_a_view_is_made() -> None:
+    view = {"transfers": [transfer_literal(0, 1, 3), transfer_literal(1, 2, 3)]}
+    view["transfers"][1].update(stage="recovering", stage_started_at=2.0)
+    assert [t["comment"] for t in operations.comments_render(view, 3.0)["transfers"]] == [
+        "proxifying (3.00s)", "recovering (1.00s)"]
 
 
 def test_a_partial_report_records_the_fields_and_makes_the_target_partial() -> None:
     state = cluster_state({0: {1: "Active", 3: "Recovery"}}, transfers=[transfer_literal(0, 1, 3)])
-    reported = operations.transfer_report(state, KEY, "partial", {"bytes": 10, "bytes_total": 10, "queued": 4})
+    reported = operations.transfer_report(state, KEY, "partial", {"bytes": 10, "bytes_total": 10, "queued": 4}, 5.0)
     assert (reported["phase"], reported["bytes"], reported["queued"]) == ("partial", 10, 4)
-    assert reported["comment"] == "restored on n3; replaying queued updates"
+    assert reported["comment"] == "syncing queued updates (0.00s)"
     assert replicas_of(state) == {0: {1: "Active", 3: "Partial"}}
 
 
 def test_a_report_of_a_transfer_that_ended_meanwhile_is_not_found() -> None:
     state = cluster_state({0: {1: "Active", 3: "Active"}})
     with pytest.raises(OperationError) as gone:
-        operations.transfer_report(state, KEY, "finish", {})
+        operations.transfer_report(state, KEY, "finish", {}, 0.0)
     assert (gone.value.status, gone.value.message) == (404, "transfer ended meanwhile")
 
 
@@ -149,7 +184,7 @@ async def test_progress_is_published_but_not_committed(coordinator: Coordinator,
     coordinator.state = cluster_state({0: {1: "Active", 3: "Recovery"}}, transfers=[transfer_literal(0, 1, 3)])
     version = await coordinator.transfers.report("progress", KEY, {"phase": "streaming", "bytes": 5}, None)
     assert version == coordinator.state.version == 7
-    assert coordinator.state.data["transfers"][0]["comment"] == "attempt 1: streaming, 5 bytes streamed"
+    assert coordinator.state.data["transfers"][0]["comment"] == "recovering (0.00s) | downloading (0.00s), 5 bytes"
     assert rules_published(published) == [("transfer.phase", None)]
 
 
@@ -159,7 +194,7 @@ async def test_a_report_of_an_unknown_transfer_is_not_found(coordinator: Coordin
     with pytest.raises(OperationError) as unknown:
         await coordinator.transfers.report("partial", KEY, {}, None)
     assert (unknown.value.status, unknown.value.text()) == (
-        404, "Not found: Shard transfer 1 -> 3 of shard 0 of collection c does not exist")
+        404, "Not found: Shard transfer 1 -> 3 for collection c:0 does not exist")
     with pytest.raises(OperationError):
         await coordinator.transfers.abort_requested("c", {"shard_id": 0, "from_peer_id": 1, "to_peer_id": 3})
     assert coordinator.state.version == 7 and rules_published(published) == []
@@ -233,3 +268,55 @@ async def test_a_priority_given_with_the_recovery_overrides_the_default(coordina
     coordinator.state = cluster_state({0: {1: "Active", 2: "Active"}}, default_priority="snapshot")
     assert await coordinator.recovery_finish("c", 1, [0], {}, "replica", "shard") == "replica"
     assert replicas_of(coordinator.state) == {0: {1: "Dead", 2: "Active"}}
+
+
+async def test_a_users_transfer_replaces_a_recovery_toward_a_peer_that_is_down(coordinator: Coordinator,
+                                                                            published: Published) -> None:
+    """Issue 18 item 2: an automatic recovery 1 -> 3 whose target went down cannot progress; a user's
+    replicate 1 -> 4 of the same shard aborts it (3 stays Dead, recovered later) instead of being refused."""
+    coordinator.state = cluster_state({0: {1: "Active", 2: "Active", 3: "Recovery"}}, peers=range(1, 5),
+                                      transfers=[transfer_literal(0, 1, 3, reason=AUTOMATIC_REASON)])
+    coordinator.healthy = {1, 2, 4}
+    coordinator.transfers.kick = kicked = Kicks()  # type: ignore[method-assign]
+    await coordinator.transfers.begin("c", {"shard_id": 0, "from_peer_id": 1, "to_peer_id": 4}, sync=True,
+                                      reason="user")
+    assert replicas_of(coordinator.state) == {0: {1: "Active", 2: "Active", 3: "Dead", 4: "Recovery"}}
+    assert transfers_in(coordinator.state) == [("c", 0, 1, 4, True)]
+    assert [(t["from"], t["to"]) for t in kicked.transfers] == [(1, 4)]
+    aborted = [fields for kind, fields in published if kind == "transfer.aborted"]
+    assert aborted[0]["reason"] == "replaced by a user's transfer: it cannot progress while n3 is down"
+
+
+@pytest.mark.parametrize(("healthy", "running"), [({1, 2, 3, 4}, AUTOMATIC_REASON), ({1, 2, 4}, "user")])
+async def test_a_recovery_that_progresses_or_a_users_transfer_still_refuses_a_conflict(
+        coordinator: Coordinator, published: Published, healthy: set[int], running: str) -> None:
+    coordinator.state = cluster_state({0: {1: "Active", 2: "Active", 3: "Recovery"}}, peers=range(1, 5),
+                                      transfers=[transfer_literal(0, 1, 3, reason=running)])
+    coordinator.healthy = healthy
+    with pytest.raises(OperationError) as refused:
+        await coordinator.transfers.begin("c", {"shard_id": 0, "from_peer_id": 1, "to_peer_id": 4}, sync=True,
+                                          reason="user")
+    assert refused.value.text() == "Bad request: Shard 0 is already involved in transfer 1 -> 3"
+    assert transfers_in(coordinator.state) == [("c", 0, 1, 3, True)] and published == []
+
+
+class Kicks:
+    """Stands in for `Transfers.kick` (asking the source node to drive a transfer): records the transfers."""
+
+    def __init__(self) -> None:
+        self.transfers: list[dict[str, Any]] = []
+
+    async def __call__(self, transfer: dict[str, Any]) -> None:
+        self.transfers.append(transfer)
+
+
+async def test_removing_a_peer_with_force_publishes_its_aborted_transfers(coordinator: Coordinator,
+                                                                       published: Published) -> None:
+    coordinator.state = cluster_state({0: {1: "Active", 3: "Recovery"}, 1: {2: "Active", 3: "Active"}},
+                                      transfers=[transfer_literal(0, 1, 3)])
+    coordinator.healthy = {1, 2, 3}
+    await coordinator.peer_remove(3, force=True)
+    assert replicas_of(coordinator.state) == {0: {1: "Active"}, 1: {2: "Active"}}
+    assert coordinator.state.peer_ids() == [1, 2] and coordinator.healthy == {1, 2}
+    assert [fields["reason"] for kind, fields in published if kind == "transfer.aborted"] == [
+        "peer 3 removed from the cluster"]

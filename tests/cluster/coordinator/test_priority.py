@@ -14,7 +14,13 @@ import pytest
 
 from cluster.coordinator import priority
 from cluster.coordinator.auto_recovery import recovery_candidates
-from tests.cluster.coordinator.states import cluster_state, replicas_of, rules_of, transfers_in
+from tests.cluster.coordinator.states import (
+    cluster_state,
+    replicas_of,
+    rules_of,
+    transfer_literal,
+    transfers_in,
+)
 
 PRIORITIES = ["no_sync", "snapshot", "replica"]
 P = 1  # the recovering peer in every test
@@ -84,6 +90,25 @@ def test_collection_recovery_begins_with_p_in_manual_recovery_and_can_put_the_st
     assert state.decisions[0].explanation.endswith("goes back to Active: the download failed")
 
 
+def test_collection_recovery_creates_replicas_of_the_shards_the_snapshot_holds_and_p_lacks() -> None:
+    """As Qdrant: recovering a collection snapshot on a peer without a replica of a shard the snapshot has data
+    for creates one there (ManualRecovery, then the priority); an abort removes it again."""
+    state = cluster_state({0: {P: "Active", 2: "Active"}, 1: {2: "Active"}, 2: {}})
+    previous = priority.recovery_begin(state, "c", [0], P, added=[1, 2])
+    assert previous == {0: "Active", 1: None, 2: None}
+    assert replicas_of(state) == {0: {P: "ManualRecovery", 2: "Active"}, 1: {P: "ManualRecovery", 2: "Active"},
+                                  2: {P: "ManualRecovery"}}
+    transfers = priority.recovery_finish(state, "c", P, [1, 2], previous, "snapshot", "collection")
+    assert transfers == []
+    assert replicas_of(state) == {0: {P: "Active", 2: "Active"}, 1: {P: "Active", 2: "Dead"}, 2: {P: "Active"}}
+    state.decisions.clear()
+    state = cluster_state({0: {2: "Active"}})
+    previous = priority.recovery_begin(state, "c", [], P, added=[0])
+    priority.recovery_restore(state, "c", previous, P, "the snapshot is corrupt")
+    assert replicas_of(state) == {0: {2: "Active"}}
+    assert state.decisions[-1].explanation.endswith("is removed again: the snapshot is corrupt")
+
+
 @pytest.mark.parametrize("chosen", PRIORITIES)
 def test_collection_with_no_other_active_replica_becomes_active_whatever_the_priority(chosen: str) -> None:
     state = cluster_state({0: {P: "ManualRecovery", 2: "Dead"}})
@@ -139,3 +164,21 @@ def test_collection_replica_into_a_new_empty_collection_copies_the_empty_replica
     state = cluster_state({0: {P: "ManualRecovery", 2: "Active"}})
     priority.collection_shard_recovered(state, "c", 0, P, "replica")
     assert transfers_in(state) == [("c", 0, 2, P, True)]
+
+
+def test_a_replica_marked_dead_by_a_priority_first_aborts_its_transfers() -> None:
+    """As Qdrant's `set_shard_replica_state(Dead)`: a recovery with priority replica on P while P is the target
+    of a re-sync (concurrent recoveries) aborts that transfer, so its later finish cannot make P Active with
+    data the rules did not choose; P stays Dead and is re-synced again."""
+    state = cluster_state({0: {P: "Partial", 2: "Active"}}, transfers=[transfer_literal(0, 2, P)])
+    priority.shard_recovered(state, "c", 0, P, "replica")
+    assert transfers_in(state) == []
+    assert replicas_of(state) == {0: {P: "Dead", 2: "Active"}}
+    assert [rule for *_, rule in rules_of(state)] == ["priority.replica"]
+    state = cluster_state({0: {P: "Active", 2: "Active", 3: "Recovery"}},
+                          transfers=[transfer_literal(0, 2, 3, sync=False)])
+    priority.shard_recovered(state, "c", 0, P, "snapshot")
+    assert transfers_in(state) == []
+    assert replicas_of(state) == {0: {P: "Active", 2: "Dead"}}  # the move's target is removed by its abort
+    assert [(peer, rule) for _, peer, _, _, rule in rules_of(state)] == [
+        (2, "priority.snapshot.others_dead"), (3, "transfer.aborted.move_target_removed")]

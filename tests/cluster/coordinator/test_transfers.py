@@ -1,7 +1,7 @@
 """Transfers, dropped and failed replicas as the coordinator's pure operations apply them (Qdrant's rules).
 
-Reference (docs/cluster.md sections 3-4): a transfer needs an Active source and a target without an
-updatable replica, and no other transfer of the shard may touch either peer; its target enters Recovery,
+Reference (docs/cluster.md sections 3-4): a transfer needs an Active source, and no other transfer of the
+shard may touch either peer (the target may already hold a replica, in any state: Qdrant re-syncs it); its target enters Recovery,
 becomes Partial once restored, and Active when it finishes, when a move also drops its source. An abort
 makes a replicate target Dead (automatic recovery re-syncs it) and removes a move target; the source keeps
 its replica. A refused operation raises Qdrant's error and changes nothing.
@@ -72,20 +72,19 @@ def test_a_replica_that_takes_no_updates_can_be_a_target(target_state: str) -> N
 
 
 REFUSALS = [  # (shard, from, to, sync, method), status, Qdrant's sentence; the state is REFUSAL_STATE
-    ((0, 2, 2, True, None), 422, "Validation error in JSON body: [replicate_shard.to_peer_id: source and target "
-                                 "peers must be different]"),
-    ((0, 2, 2, False, None), 422, "Validation error in JSON body: [move_shard.to_peer_id: source and target "
-                                  "peers must be different]"),
+    ((0, 2, 2, True, None), 422, "Validation error in JSON body: [replicate_shard.to_peer_id: cannot transfer "
+                                 "shard to itself, \"to_peer_id\" must be different than 2 in \"from_peer_id\"]"),
+    ((0, 2, 2, False, None), 422, "Validation error in JSON body: [move_shard.to_peer_id: cannot transfer shard "
+                                  "to itself, \"to_peer_id\" must be different than 2 in \"from_peer_id\"]"),
     ((4, 1, 5, True, None), 400, "Bad request: Shard 4 of c does not exist"),
     ((0, 9, 5, True, None), 400, "Bad request: Peer 9 does not exist"),
     ((0, 1, 9, False, None), 400, "Bad request: Peer 9 does not exist"),
+    ((0, 8, 9, False, None), 400, "Bad request: Peer 9 does not exist"),  # Qdrant checks the target first
     ((1, 4, 5, True, None), 400, "Bad request: Shard 1 is not active on peer 4"),  # Dead source
     ((1, 1, 5, True, None), 400, "Bad request: Shard 1 is not active on peer 1"),  # no replica there
     ((0, 3, 5, True, None), 400, "Bad request: Shard 0 is not active on peer 3"),  # a Recovery target
     ((0, 2, 3, True, None), 400, "Bad request: Shard 0 is already involved in transfer 1 -> 3"),  # the target
     ((0, 1, 4, False, None), 400, "Bad request: Shard 0 is already involved in transfer 1 -> 3"),  # the source
-    ((1, 2, 5, True, None), 400, "Bad request: Shard 1 is already present on peer 5"),
-    ((1, 5, 2, False, None), 400, "Bad request: Shard 1 is already present on peer 2"),
     ((1, 2, 4, True, "stream_records"), 400, "Bad request: Transfer method `stream_records` is not supported by "
                                              "shardsim: use `snapshot`"),
 ]
@@ -106,10 +105,14 @@ def test_transfer_start_refuses_with_qdrants_status_and_words(request_: tuple[in
 
 
 @pytest.mark.parametrize("target_state", ["Active", "Partial", "Initializing", "Listener"])
-def test_a_target_with_an_updatable_replica_is_refused(target_state: str) -> None:
+@pytest.mark.parametrize("sync", [True, False])
+def test_a_target_that_already_holds_a_replica_is_re_synced(target_state: str, sync: bool) -> None:
+    """Qdrant accepts a transfer to a peer that holds a replica of the shard (its consensus test replicates
+    twice to the same peer): the replica enters Recovery and is overwritten by the source's snapshot."""
     state = cluster_state({0: {1: "Active", 2: target_state}})
-    assert refusal(state, lambda: operations.transfer_start(state, "c", transfer_of(0, 1, 2), sync=True)) == (
-        400, "Bad request: Shard 0 is already present on peer 2")
+    operations.transfer_start(state, "c", transfer_of(0, 1, 2), sync=sync)
+    assert replicas_of(state) == {0: {1: "Active", 2: "Recovery"}}
+    assert transfers_in(state) == [("c", 0, 1, 2, sync)]
 
 
 def test_an_unknown_collection_is_not_found() -> None:
@@ -128,7 +131,7 @@ def test_transfers_of_one_shard_between_other_peers_or_of_another_shard_may_run_
 # -- partial, finish ------------------------------------------------------------------------------------------
 def test_a_restored_target_becomes_partial() -> None:
     state = cluster_state({0: {1: "Active", 3: "Recovery"}}, transfers=[transfer_literal(0, 1, 3)])
-    operations.transfer_partial(state, state.data["transfers"][0])
+    operations.transfer_partial(state, state.data["transfers"][0], 0.0)
     assert replicas_of(state) == {0: {1: "Active", 3: "Partial"}}
     assert state.data["transfers"][0]["phase"] == "partial"
     assert rules_of(state) == [(0, 3, "Recovery", "Partial", "transfer.recovered")]
@@ -184,7 +187,7 @@ def test_aborting_a_transfer_of_a_deleted_collection_only_forgets_it() -> None:
 def test_a_transfer_that_does_not_exist_is_not_found() -> None:
     state = cluster_state({0: {1: "Active"}}, transfers=[transfer_literal(0, 1, 2)])
     assert refusal(state, lambda: operations.transfer_get(state, "c", 0, 1, 3)) == (
-        404, "Not found: Shard transfer 1 -> 3 of shard 0 of collection c does not exist")
+        404, "Not found: Shard transfer 1 -> 3 for collection c:0 does not exist")
     assert operations.transfer_get(state, "c", 0, 1, 2) is state.data["transfers"][0]
 
 
@@ -197,9 +200,10 @@ def test_drop_replica_removes_it() -> None:
 
 
 @pytest.mark.parametrize(("shards", "peer", "message"), [
-    ({0: {1: "Active", 2: "Active"}}, 3, "Bad request: Shard 0 of c does not exist on peer 3"),
+    ({0: {1: "Active", 2: "Active"}}, 3, "Bad request: Peer 3 has no replica of shard 0"),
     ({0: {1: "Active", 2: "Dead"}}, 1, "Bad request: Shard 0 must have at least one active replica after "
-                                       "removing peer 1"),
+                                       "removing 1"),
+    ({0: {2: "Dead"}}, 2, "Bad request: Shard 0 must have at least one active replica after removing 2"),
     ({0: {1: "Active"}}, 9, "Bad request: Peer 9 does not exist"),
 ])
 def test_drop_replica_refuses_a_missing_replica_and_the_last_active_one(shards: dict[int, dict[int, str]],
@@ -276,3 +280,50 @@ def test_a_failed_source_aborts_its_replicate_and_both_are_dead() -> None:
     assert replicas_of(state) == {0: {1: "Dead", 2: "Active", 3: "Dead"}}
     assert rules_of(state) == [(0, 3, "Recovery", "Dead", "transfer.aborted.sync_target_dead"),
                                (0, 1, "Active", "Dead", "replica.update_failed")]
+
+
+# -- removing a peer (DELETE /cluster/peer/{peer_id}) -----------------------------------------------------------
+@pytest.mark.parametrize(("peer", "force", "message"), [
+    (3, False, "Bad request: Cannot remove peer 3 as there are shards on it"),
+    (9, True, "Bad request: Peer 9 does not exist"),
+])
+def test_a_peer_holding_a_replica_is_not_removed_without_force(peer: int, force: bool, message: str) -> None:
+    state = cluster_state({0: {1: "Active", 2: "Active"}, 1: {3: "Dead", 2: "Active"}})
+    assert refusal(state, lambda: operations.peer_remove(state, peer, force)) == (400, message)
+
+
+def test_a_peer_without_replicas_is_removed_without_force() -> None:
+    state = cluster_state({0: {1: "Active", 2: "Active"}})
+    assert operations.peer_remove(state, 3, force=False) == []
+    assert state.peer_ids() == [1, 2] and state.decisions == []
+
+
+def test_force_drops_every_replica_of_the_peer_even_a_last_one_and_aborts_its_transfers() -> None:
+    """Qdrant's force removal moves nothing: the peer's replicas are dropped (a shard whose only replica was
+    there has none left) and the transfers it takes part in are aborted by Qdrant's rules."""
+    state = cluster_state({0: {1: "Active", 3: "Active"}, 1: {3: "Active"}, 2: {1: "Active", 2: "Recovery"}},
+                          transfers=[transfer_literal(2, 3, 2, sync=False), transfer_literal(0, 1, 2)],
+                          more={"d": {0: {3: "Dead", 2: "Active"}}})
+    aborted = operations.peer_remove(state, 3, force=True)
+    assert [(t["shard_id"], t["from"], t["to"]) for t in aborted] == [(2, 3, 2)]
+    assert replicas_of(state) == {0: {1: "Active"}, 1: {}, 2: {1: "Active"}}
+    assert replicas_of(state, "d") == {0: {2: "Active"}}
+    assert transfers_in(state) == [("c", 0, 1, 2, True)]
+    assert state.peer_ids() == [1, 2]
+    assert [(shard, peer, rule) for shard, peer, _, _, rule in rules_of(state)] == [
+        (2, 2, "transfer.aborted.move_target_removed"), (0, 3, "peer.removed"), (1, 3, "peer.removed"),
+        (0, 3, "peer.removed")]
+
+
+# -- payload indexes ------------------------------------------------------------------------------------------
+def test_a_payload_index_is_recorded_in_the_config_every_node_applies() -> None:
+    state = cluster_state({0: {1: "Active"}})
+    operations.payload_index_set(state, "c", "city", "keyword")
+    operations.payload_index_set(state, "c", "count", {"type": "integer", "range": True})
+    assert state.data["collections"]["c"]["config"]["payload_schema"] == {
+        "city": "keyword", "count": {"type": "integer", "range": True}}
+    operations.payload_index_set(state, "c", "city", None)
+    operations.payload_index_set(state, "c", "never", None)
+    assert state.data["collections"]["c"]["config"]["payload_schema"] == {"count": {"type": "integer", "range": True}}
+    assert refusal(state, lambda: operations.payload_index_set(state, "gone", "city", "keyword")) == (
+        404, "Not found: Collection `gone` doesn't exist!")
