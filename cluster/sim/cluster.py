@@ -97,9 +97,7 @@ class SimCluster(Cluster):
                 "--db", str(self.run_dir / "coordinator.sqlite"), "--mqtt-url", str(self.mqtt_url),
                 "--cluster-name", self.cluster_name, "--default-priority", self.options.default_priority,
                 "--incoming-transfers-limit", str(self.options.transfers_limit),
-                "--outgoing-transfers-limit", str(self.options.transfers_limit)]
-        if self.options.api_key:
-            args += ["--api-key", self.options.api_key]
+                "--outgoing-transfers-limit", str(self.options.transfers_limit), *self._key_args()]
         process = SimProcess(self.loop, COORDINATOR_HOST, coordinator_boot(COORDINATOR_HOST, args),
                              f"{self.coordinator_url}/readyz", self._host_killed)
         self.hosts[COORDINATOR_HOST] = process
