@@ -7,7 +7,8 @@ surrogates, and writes non-finite floats as bare `NaN`. serde_json (what actix-w
 Qdrant) refuses each of these with a syntax error naming the line and column, and nests 128 levels at most.
 
     json_loads(raw)  -> the value, or JsonSyntaxError("expected value at line 1 column 2")
-    json_dumps(value) -> bytes; ValueError for a NaN or an infinity (a bug to see, never invalid JSON sent)
+    json_dumps(value) -> json.dumps's bytes; ValueError for a NaN or an infinity (a bug to see, never invalid
+                         JSON sent); through orjson when the bytes are the same (`std_dumps` below)
 
 `json_loads` parses with orjson first (fastest; it refuses NaN, infinities, overflowing numbers, a byte-order
 mark and lone surrogates as serde does, and a body with 19 digits in a row skips it: orjson reads such an
@@ -131,8 +132,15 @@ def json_loads(raw: bytes) -> Any:
 
 
 def json_dumps(value: Any) -> bytes:
-    """Compact JSON bytes; a non-finite float is a ValueError (serde would write `null`, Python `NaN`: either
-    would hide a bug, so shardsim says it loudly instead)."""
+    """JSON bytes as `json.dumps` writes them (`", "` and `": "` between items); a non-finite float is a
+    ValueError (serde would write `null`, Python `NaN`: either would hide a bug, so shardsim says it loudly
+    instead). Written by orjson when that gives the same bytes: `std_dumps`'s conditions, no `null` (orjson's
+    NaN), and no string holding a backslash, `,` or `:`, so that the separators widen by plain replacing."""
+    data = _orjson_as_json(value)
+    if data is not None and b"null" not in data and b"\\" not in data:
+        inside = b"".join(data.split(b'"')[1::2])  # the strings' contents: with no backslash, quotes pair up
+        if b"," not in inside and b":" not in inside:
+            return data.replace(b",", b", ").replace(b":", b": ")
     return json.dumps(value, allow_nan=False).encode()
 
 
@@ -470,11 +478,20 @@ def std_loads(data: str | bytes | bytearray) -> Any:
 def std_dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
     """`json.dumps(value, separators=(",", ":"), default=default)`, written by orjson when the bytes are the
     same (see the module doc)."""
+    data = _orjson_as_json(value)
+    if data is not None:
+        return data.decode("ascii")
+    return json.dumps(value, separators=(",", ":"), default=default)
+
+
+def _orjson_as_json(value: Any) -> bytes | None:
+    """orjson's bytes for `value` when they are `json.dumps(value, separators=(",", ":"))`'s, a non-finite
+    float aside (orjson: `null`); else None (see the module doc)."""
     try:
         data = orjson.dumps(value, default=_refuse, option=_PLAIN_ONLY)
     except TypeError:
-        data = None
-    if data is not None and data.isascii() and b"\x7f" not in data and b"0.0000" not in data \
+        return None
+    if data.isascii() and b"\x7f" not in data and b"0.0000" not in data \
             and b"0e" not in data.translate(_DIGITS_TO_ZERO):
-        return data.decode("ascii")
-    return json.dumps(value, separators=(",", ":"), default=default)
+        return data
+    return None

@@ -1,4 +1,5 @@
-"""node/jsonwire.py's `std_loads` and `std_dumps` give the standard library's answers, byte for byte and value for value, only faster."""
+"""node/jsonwire.py's `std_loads`, `std_dumps` and `json_dumps` give the standard library's answers, byte for byte
+and value for value, only faster."""
 
 from __future__ import annotations
 
@@ -84,6 +85,38 @@ def test_a_history_record_of_vectors_goes_the_fast_way_in_both_directions(monkey
     monkeypatch.setattr(jsonwire.json, "loads", slow)
     assert jsonwire.std_dumps(record, default=str) == expected
     assert jsonwire.std_loads(expected) == record
+
+
+def test_json_dumps_writes_the_bytes_json_writes_with_its_spaces_and_refuses_non_finite_floats() -> None:
+    rng = random.Random(11)
+    for _ in range(3000):
+        value = value_random(rng)
+        try:
+            expected: Any = json.dumps(value, allow_nan=False).encode()
+        except ValueError:
+            with pytest.raises(ValueError):
+                jsonwire.json_dumps(value)
+            continue
+        assert jsonwire.json_dumps(value) == expected
+    for odd in ({"a": float("nan")}, [1.0, float("inf")], {"s": "a, b: c", "t": "x\\y\"z"}, {"k": None}):
+        try:
+            expected = json.dumps(odd, allow_nan=False).encode()
+        except ValueError:
+            with pytest.raises(ValueError):
+                jsonwire.json_dumps(odd)
+            continue
+        assert jsonwire.json_dumps(odd) == expected
+
+
+def test_a_response_of_vectors_is_written_the_fast_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(2)
+    response = {"result": {"points": [{"id": i, "payload": {"w": i}, "vector": [round(rng.uniform(-1, 1), 4)
+                                                                                 for _ in range(64)]}
+                                      for i in range(100)], "next_page_offset": 100},
+                "status": "ok", "time": 0.001}
+    expected = json.dumps(response, allow_nan=False).encode()
+    monkeypatch.setattr(jsonwire.json, "dumps", lambda *args, **kwargs: pytest.fail("the slow way"))
+    assert jsonwire.json_dumps(response) == expected
 
 
 @dataclasses.dataclass
