@@ -28,6 +28,7 @@ U32_MAX = (1 << 32) - 1
 _F32 = struct.Struct("<f")
 F32_NORMAL_MIN = 1.1754943508222875e-38
 INFINITY = float("inf")
+NUMBER_TYPES = {int, float}
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def vectors_config_parse(body: dict[str, Any]) -> dict[str, Any]:
 # --- a point's vectors -----------------------------------------------------------------------------------
 
 def numbers_check(value: Any, where: str) -> list[float]:
-    if not isinstance(value, list) or not all(type(x) in (int, float) for x in value):
+    if not isinstance(value, list) or not set(map(type, value)) <= NUMBER_TYPES:  # bool and subclasses refused
         raise FormatError(f"Format error in JSON body: {where}: expected a list of numbers")
     return value
 
