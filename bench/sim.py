@@ -1,9 +1,15 @@
 """Benchmark of the simulation: the scenario folder simulated against real processes, and virtual time per wall second.
 
 A script, not a test, for Python 3.12+ with the `sim` extra:
-`python bench/sim.py [--seed 1] [--target scenarios] [--idle-s 600] [--busy-s 20]`. In one run it
-- runs every scenario of `--target` on real processes (`shardsim run`), then in simulation
-  (`shardsim run --sim`), each as a fresh process, and prints both wall times and their ratio (goal >= 10);
+`python bench/sim.py [--seed 1] [--target scenarios] [--rounds 1] [--jobs K] [--idle-s 600] [--busy-s 20]`.
+In one run it
+- runs every scenario of `--target` three ways, each command a fresh process, `--rounds` times in turn (so
+  a busy machine weighs on all three alike): on real processes as `shardsim run DIR` does, one scenario at a
+  time (a real scenario already runs 5 processes on every core); in simulation in one process
+  (`shardsim run DIR --sim --jobs 1`); in simulation in K worker processes (`--sim --jobs K`, K the cores
+  this process may use, as `shardsim run DIR --sim` does by default). It prints the wall and CPU seconds of
+  each (CPU: user and system time of the command and every process it waited for) and the ratios of the real
+  wall time to the simulated ones (goal >= 10);
 - starts a simulated 3-node cluster and lets it idle for `--idle-s` virtual seconds (its nodes pull the state,
   the coordinator checks their health): virtual seconds per wall second;
 - the same cluster busy for `--busy-s` virtual seconds: 4 writers each upserting a batch of 100 points
@@ -16,8 +22,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import itertools
+import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -37,16 +46,47 @@ CALL_TIMEOUT_S = 30.0
 WRITE_INTERVAL_S = 0.1
 
 
-def folder_wall_s(target: Path, seed: int, sim: bool, runs_dir: Path) -> tuple[float, int]:
-    """Wall seconds of `shardsim run TARGET [--sim]` in a fresh process, and its exit code."""
+@dataclasses.dataclass
+class FolderRun:
+    wall_s: float
+    cpu_s: float
+    code: int
+
+    def text(self) -> str:
+        return f"{self.wall_s:.1f} s ({self.cpu_s:.1f} s CPU{'' if self.code == 0 else f', EXIT {self.code}'})"
+
+
+def folder_run(target: Path, seed: int, runs_dir: Path, sim_jobs: int | None) -> FolderRun:
+    """`shardsim run TARGET` (real processes) or `shardsim run TARGET --sim --jobs K` in a fresh process."""
     command = [sys.executable, "-m", "cluster.cli", "run", str(target), "--seed", str(seed), "--quiet",
-               "--runs-dir", str(runs_dir), *(["--sim"] if sim else [])]
+               "--runs-dir", str(runs_dir), *([] if sim_jobs is None else ["--sim", "--jobs", str(sim_jobs)])]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=3600, check=False)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         print(done.stdout[-3000:], done.stderr[-3000:], sep="\n")
-    return elapsed, done.returncode
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return FolderRun(elapsed, cpu_s, done.returncode)
+
+
+def folder_rounds(target: Path, seed: int, rounds: int, jobs: int, folder: Path) -> None:
+    """The scenario folder real, simulated in one process, and simulated in `jobs` processes, in turn."""
+    count = len(list(target.glob("*.py"))) if target.is_dir() else 1
+    ratios_one, ratios_jobs = [], []
+    for number in range(1, rounds + 1):
+        real = folder_run(target, seed, folder / f"real-{number}", None)
+        one = folder_run(target, seed, folder / f"sim1-{number}", 1)
+        many = folder_run(target, seed, folder / f"sim{jobs}-{number}", jobs)
+        ratios_one.append(real.wall_s / one.wall_s)
+        ratios_jobs.append(real.wall_s / many.wall_s)
+        print(f"{count} scenarios, seed {seed}, round {number}: real processes, one scenario at a time, "
+              f"{real.text()}; simulation in one process {one.text()}: {ratios_one[-1]:.1f}x; simulation in "
+              f"{jobs} worker processes {many.text()}: **{ratios_jobs[-1]:.1f}x** faster than real", flush=True)
+    if rounds > 1:
+        print(f"over {rounds} rounds: simulation in one process {min(ratios_one):.1f}-{max(ratios_one):.1f}x, "
+              f"in {jobs} worker processes **{min(ratios_jobs):.1f}-{max(ratios_jobs):.1f}x** faster than real")
 
 
 async def writer(session: aiohttp.ClientSession, urls: list[str], ids: itertools.count[int], stop: asyncio.Event,
@@ -104,6 +144,8 @@ def main() -> int:
     parser.add_argument("--target", type=Path, default=ROOT / "scenarios")
     parser.add_argument("--idle-s", type=float, default=600.0)
     parser.add_argument("--busy-s", type=float, default=20.0)
+    parser.add_argument("--rounds", type=int, default=1, help="how many times to run the folder each way")
+    parser.add_argument("--jobs", type=int, default=None, help="simulation worker processes (default: the cores)")
     parser.add_argument("--skip-folder", action="store_true", help="only the idle and busy figures")
     args = parser.parse_args()
     reason = unavailable_reason()
@@ -114,11 +156,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="shardsim-bench-sim-") as temporary:
         folder = Path(temporary)
         if not args.skip_folder:
-            real_s, real_code = folder_wall_s(args.target, args.seed, False, folder / "real")
-            sim_s, sim_code = folder_wall_s(args.target, args.seed, True, folder / "sim")
-            count = len(list(args.target.glob("*.py"))) if args.target.is_dir() else 1
-            print(f"{count} scenarios, seed {args.seed}: real processes {real_s:.1f} s (exit {real_code}), "
-                  f"simulation {sim_s:.1f} s (exit {sim_code}): simulation **{real_s / sim_s:.1f}x** faster")
+            folder_rounds(args.target, args.seed, args.rounds, args.jobs or len(os.sched_getaffinity(0)), folder)
         figures = case_run_sim(lambda cluster, nemesis: idle_and_busy(cluster, nemesis, args.idle_s, args.busy_s),
                                args.seed, folder / "cluster", nodes=3)
     print(f"idle 3-node cluster: **{figures['idle']:.0f}** virtual s per wall s ({args.idle_s:.0f} virtual s)")

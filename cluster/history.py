@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from node import clock
+from node import clock, jsonwire
 from node.protocol import PRIORITY_DEFAULT, PRIORITY_DEFAULT_CHOICES
 
 PHASE_NAMES = ("setup", "workload", "heal", "grace", "final", "check")
@@ -71,7 +71,7 @@ class HistoryWriter:
         """Write one record as it is (it must already have `type` and `time`)."""
         assert self._file is not None, "HistoryWriter used outside its `with` block"
         assert "type" in record and "time" in record, record
-        self._file.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+        self._file.write(jsonwire.std_dumps(record, default=str) + "\n")  # json.dumps's bytes, faster
         self._file.flush()
         return record
 
@@ -122,7 +122,7 @@ def history_load(path: Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            records.append(jsonwire.std_loads(line))  # json.loads's value, faster
         except json.JSONDecodeError:
             if number == len(lines):
                 break

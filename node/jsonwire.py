@@ -7,15 +7,39 @@ surrogates, and writes non-finite floats as bare `NaN`. serde_json (what actix-w
 Qdrant) refuses each of these with a syntax error naming the line and column, and nests 128 levels at most.
 
     json_loads(raw)  -> the value, or JsonSyntaxError("expected value at line 1 column 2")
-    json_dumps(value) -> bytes; ValueError for a NaN or an infinity (a bug to see, never invalid JSON sent)
+    json_dumps(value) -> json.dumps's bytes; ValueError for a NaN or an infinity (a bug to see, never invalid
+                         JSON sent); through orjson when the bytes are the same (`std_dumps` below)
 
-`json_loads` parses with Python's C parser first (fast), with hooks that refuse what serde refuses; whenever
-that fails, or the body nests deeper than serde allows, or holds an unpaired surrogate escape, `serde_error`
+`json_loads` parses with orjson first (fastest; it refuses NaN, infinities, overflowing numbers, a byte-order
+mark and lone surrogates as serde does, and a body with 19 digits in a row skips it: orjson reads such an
+integer as a float), then with Python's C parser, with hooks that refuse what serde refuses; whenever that
+fails, or the body nests deeper than serde allows, or holds an unpaired surrogate escape, `serde_error`
 walks the bytes the way serde_json's `from_slice` does (iteratively) to find serde's first error and its
 position. Pure: no I/O, so `cluster/` (the coordinator) parses its bodies the same way (tests/test_layout.py).
 Source facts (serde_json 1.0.15x, `src/de.rs`, `src/read.rs`, `src/error.rs`): errors print as
 `<reason> at line L column C`, the column counting bytes from the line's start; an error at a byte that was
 only peeked is reported one byte further on than one at a consumed byte; `remaining_depth` starts at 128.
+
+The standard library's JSON, faster (what shardsim's own files and clients read and write, not serde's):
+
+    std_loads(data)                -> json.loads(data)
+    std_dumps(value, default=None) -> json.dumps(value, separators=(",", ":"), default=default)
+
+Vector-bearing bodies and history records are thousands of floats, which `json` prints and parses one
+Python object at a time and orjson (Rust) 6 to 16 times faster. The answers are `json`'s, not orjson's:
+
+- `std_loads` takes orjson's value only when orjson accepts the text and the text holds no run of 19
+  digits (an integer that may lie outside 64 bits, which orjson reads as a float and `json` as an int);
+  whatever orjson refuses (NaN, a byte-order mark, a lone surrogate, an overflowing exponent...) is read
+  by `json`, which accepts or refuses it as it always did. Floats are correctly rounded by both.
+- `std_dumps` takes orjson's bytes only when they are the bytes `json` writes: orjson refuses (and `json`
+  writes) what is not a plain JSON value (a subclass of str, int, dict or list, a dataclass, a datetime, a
+  non-string key, an integer beyond 64 bits, anything `default` converts); the output is ASCII without
+  DEL (`json` escapes the others as `\\uXXXX`, orjson writes UTF-8); and no number is written with an
+  exponent or as `0.0000...` (where `repr` writes `1e-05`, `1.5e+16`, orjson may write `0.00001`,
+  `1.5e16`; text that merely looks so, a digit then `e`, or `0.0000`, just takes the slow path). Two
+  differences are left, for values no shardsim record holds: a non-finite float is `null` (json: `NaN`,
+  which is not JSON) and a member of a plain `enum.Enum` is its value (json, `default=str`: `Class.NAME`).
 """
 
 from __future__ import annotations
@@ -23,7 +47,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 RECURSION_LIMIT = 128  # serde_json's remaining_depth: the 128th nested array or object is refused
 U64_MAX = (1 << 64) - 1
@@ -39,6 +66,10 @@ DIGIT_RUN = b"0" * 20                             # overflow a float or a u64
 DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+LONG_DIGITS = 19  # fewer digits always fit in an i64 or a u64, which orjson reads as int, as json does
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * LONG_DIGITS
+_PLAIN_ONLY = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
 class JsonSyntaxError(ValueError):
@@ -75,6 +106,17 @@ def _int_checked(text: str) -> int | float:
 
 def json_loads(raw: bytes) -> Any:
     """The value of a JSON body, accepted and refused exactly where serde_json would (see the module doc)."""
+    if not long_digit_run(raw):  # orjson reads a long integer as a float; the path below reads it as serde does
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # the path below finds serde's verdict and words
+        else:  # orjson refuses NaN, infinities, overflow, a BOM, lone surrogates: only depth is left to check
+            if nesting_depth(raw) >= RECURSION_LIMIT:
+                found = serde_error(raw)
+                if found is not None:
+                    raise found
+            return value
     try:
         text = raw.decode("utf-8")
         if long_number(raw):  # a number that may overflow or exceed u64: read each one as serde does
@@ -101,8 +143,15 @@ def long_number(raw: bytes) -> bool:
 
 
 def json_dumps(value: Any) -> bytes:
-    """Compact JSON bytes; a non-finite float is a ValueError (serde would write `null`, Python `NaN`: either
-    would hide a bug, so shardsim says it loudly instead)."""
+    """JSON bytes as `json.dumps` writes them (`", "` and `": "` between items); a non-finite float is a
+    ValueError (serde would write `null`, Python `NaN`: either would hide a bug, so shardsim says it loudly
+    instead). Written by orjson when that gives the same bytes: `std_dumps`'s conditions, no `null` (orjson's
+    NaN), and no string holding a backslash, `,` or `:`, so that the separators widen by plain replacing."""
+    data = _orjson_as_json(value)
+    if data is not None and b"null" not in data and b"\\" not in data:
+        inside = b"".join(data.split(b'"')[1::2])  # the strings' contents: with no backslash, quotes pair up
+        if b"," not in inside and b":" not in inside:
+            return data.replace(b",", b", ").replace(b":", b": ")
     return json.dumps(value, allow_nan=False).encode()
 
 
@@ -410,3 +459,50 @@ def _unicode_escape(scan: _Scan) -> None:
             raise scan.error("unexpected end of hex escape")
     if not 0xDC00 <= _hex4(scan) <= 0xDFFF:
         raise scan.error("lone leading surrogate in hex escape")
+
+
+# --- the standard library's JSON, faster ------------------------------------------------------------
+
+def _refuse(value: Any) -> Any:
+    raise TypeError  # not a plain JSON value: `json` writes it (with the caller's `default`)
+
+
+def long_digit_run(data: bytes) -> bool:
+    """Whether `data` holds `LONG_DIGITS` or more digits in a row."""
+    return _LONG_RUN in data.translate(_DIGITS_TO_ZERO)
+
+
+def std_loads(data: str | bytes | bytearray) -> Any:
+    """`json.loads(data)`, read by orjson when that gives the same value (see the module doc)."""
+    try:
+        raw = data.encode() if isinstance(data, str) else data if isinstance(data, bytes) else bytes(data)
+    except UnicodeEncodeError:  # a lone surrogate in a str: json's business
+        return json.loads(data)
+    if not long_digit_run(raw):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
+
+
+def std_dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
+    """`json.dumps(value, separators=(",", ":"), default=default)`, written by orjson when the bytes are the
+    same (see the module doc)."""
+    data = _orjson_as_json(value)
+    if data is not None:
+        return data.decode("ascii")
+    return json.dumps(value, separators=(",", ":"), default=default)
+
+
+def _orjson_as_json(value: Any) -> bytes | None:
+    """orjson's bytes for `value` when they are `json.dumps(value, separators=(",", ":"))`'s, a non-finite
+    float aside (orjson: `null`); else None (see the module doc)."""
+    try:
+        data = orjson.dumps(value, default=_refuse, option=_PLAIN_ONLY)
+    except TypeError:
+        return None
+    if data.isascii() and b"\x7f" not in data and b"0.0000" not in data \
+            and b"0e" not in data.translate(_DIGITS_TO_ZERO):
+        return data
+    return None

@@ -151,7 +151,7 @@ def vector_pack(vector: Iterable[float] | bytes) -> bytes:
     """A dense vector as the node stores it: little-endian float32 values (Qdrant stores f32 too)."""
     if isinstance(vector, bytes | bytearray | memoryview):
         return bytes(vector)
-    values = list(vector)
+    values = vector if type(vector) is list else list(vector)
     return struct.pack(f"<{len(values)}f", *values)
 
 

@@ -2,7 +2,8 @@
 and a summary table.
 
 `--sim` runs them in simulation (one process, virtual time, replayed exactly by its seed; docs/simulation.md);
-`--check-determinism` runs each twice in fresh processes and compares their histories byte for byte.
+`--check-determinism` runs each twice in fresh processes and compares their histories byte for byte; `--jobs K`
+simulates a folder's scenarios in K worker processes (default: one per core), printed in the folder's order.
 
 Exit code: 0 every invariant held, 1 a correctness violation, 2 a liveness failure (something stuck, a
 plan that waited in vain), 3 the tool itself failed. A failure prints the seed and the command that
@@ -50,6 +51,9 @@ def run_arguments_add(parser: argparse.ArgumentParser) -> None:
                         help="simulate: one process, virtual time, a seed replays the run exactly (Python 3.12+)")
     parser.add_argument("--check-determinism", action="store_true",
                         help="with --sim: run each scenario twice in fresh processes and compare the histories")
+    parser.add_argument("--jobs", metavar="K", type=int, default=None,
+                        help="with --sim: simulate a folder's scenarios in K worker processes, printed in order "
+                             "(default: one per core; real processes run one scenario at a time)")
     external_args_add(parser)
 
 
@@ -199,6 +203,9 @@ def run_main(args: argparse.Namespace) -> int:
         return 3
     if args.check_determinism and not args.sim:
         print("shardsim run: --check-determinism compares simulated replays; add --sim", file=sys.stderr)
+        return 3
+    if args.jobs is not None and (not args.sim or args.jobs < 1):
+        print("shardsim run: --jobs K (K >= 1) runs simulated scenarios side by side; add --sim", file=sys.stderr)
         return 3
     if args.sim:
         return sim_run_main(args)

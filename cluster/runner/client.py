@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from cluster.history import HistoryWriter
+from node import jsonwire
 
 DEFINITE_HEADER = "X-Shardsim-Definite"
 
@@ -60,7 +61,7 @@ class WorkloadClient:
             async with self.session.request(method, url, timeout=timeout, trace_request_ctx=attempt,
                                             **kwargs) as response:
                 try:
-                    body: Any = await response.json(content_type=None)
+                    body: Any = await response.json(content_type=None, loads=jsonwire.std_loads)
                 except ValueError:
                     body = await response.text()
                 if response.status < 300:

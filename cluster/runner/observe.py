@@ -18,6 +18,7 @@ import aiohttp
 import msgpack
 
 from cluster.launcher import Cluster
+from node import jsonwire
 from node.protocol import shard_digest
 
 
@@ -51,7 +52,7 @@ async def points_read_all(session: aiohttp.ClientSession, node_url: str, collect
         body = {"limit": 1000, "with_payload": True, "with_vector": True, "offset": offset}
         async with session.post(f"{node_url}/collections/{collection}/points/scroll", json=body,
                                 timeout=aiohttp.ClientTimeout(total=30)) as response:
-            result = (await response.json())["result"]
+            result = (await response.json(loads=jsonwire.std_loads))["result"]
         for point in result["points"]:
             points[str(point["id"])] = {"vector": point["vector"], "payload": point["payload"]}
         offset = result["next_page_offset"]

@@ -30,7 +30,7 @@ from cluster.runner.context import RunContext, ScenarioError
 from cluster.runner.events import Event, EventPump
 from cluster.runner.observe import points_read_all, replicas_observe, snapshot_files_observe
 from cluster.runner.scenario import Scenario, scenario_load
-from node import clock
+from node import clock, jsonwire
 from node.eventbus import EventPublisher
 from node.protocol import ReplicaState, TransferKey
 
@@ -119,7 +119,8 @@ async def run_cluster(scenario: Scenario, seed: int, run_dir: Path, command: str
     cluster_options = {"default_priority": scenario.default_priority, **options.cluster_options}
     factory = options.cluster_factory or Cluster
     async with factory(nodes=scenario.nodes, run_dir=run_dir / "cluster", **cluster_options) as cluster, \
-            aiohttp.ClientSession(headers=cluster.headers, trace_configs=[request_trace()]) as session, \
+            aiohttp.ClientSession(headers=cluster.headers, trace_configs=[request_trace()],
+                                  json_serialize=jsonwire.std_dumps) as session, \
             EventPublisher(cluster.mqtt_url, cluster.cluster_name, "client") as client_events, \
             EventPublisher(cluster.mqtt_url, cluster.cluster_name, "nemesis") as nemesis_events, \
             EventPump(str(cluster.mqtt_url), cluster.cluster_name, history, options.on_event) as pump:

@@ -3,7 +3,8 @@
 `scenario_run_sim` runs one scenario (a file or a `Scenario`) with the runner's own `scenario_run` on a
 fresh `SimEngine`: the node clock and random source come from the seed (`node.clock.installed`), the event
 bus is in memory (`cluster.sim.bus.installed`), and the cluster is a `SimCluster`. Nothing else differs
-from a real run: the same plan, nemesis, history, checkers and report.
+from a real run: the same plan, nemesis, history, checkers and report. `sim_main` runs a folder's scenarios in
+this process or, with `--jobs K`, in K forked worker processes (`sim_jobs_run`), printed in the folder's order.
 
 `determinism_check` runs each scenario twice, in two fresh processes (side by side) with different
 `PYTHONHASHSEED`s, and compares the two `history.jsonl` byte for byte and the two `verdicts.json`; on a
@@ -14,12 +15,16 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import dataclasses
+import gc
+import io
+import multiprocessing
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -112,17 +117,76 @@ def case_run_sim(case: Callable[[SimCluster, Nemesis], Awaitable[T]], seed: int,
 
 def sim_main(args: argparse.Namespace, verdict_print: Callable[[RunResult], None],
              event_line: Callable[[Event], str | None]) -> list[RunResult]:
-    """`shardsim run --sim`: every scenario of `args.target` in simulation, one after the other."""
+    """`shardsim run --sim`: every scenario of `args.target` in simulation, each printed in the folder's order.
+    With more than one scenario and `args.jobs` above 1, they run in that many worker processes (see
+    `sim_jobs_run`); otherwise one after the other in this process."""
+    paths = scenario_paths(args.target)
+    jobs = min(sim_jobs(args), len(paths))
+    if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
+        outputs: Iterable[tuple[SimRun, str]] = sim_jobs_run(paths, args, event_line, jobs)
+    else:
+        outputs = (sim_scenario_output(path, args, event_line, capture=False) for path in paths)
     results = []
-    for path in scenario_paths(args.target):
-        if not args.quiet:
-            print(f"scenario {path} seed {args.seed} (simulated)", flush=True)
-        run = scenario_run_sim(path, args.seed, RunOptions(runs_dir=args.runs_dir, quiet=args.quiet), args.quiet,
-                               event_line)
+    for run, text in outputs:
+        sys.stdout.write(text)
         results.append(run.result)
         verdict_print(run.result)
         print(f"  simulated {run.virtual_s:.1f} virtual s in {run.wall_s:.1f} s ({run.steps} steps)", flush=True)
     return results
+
+
+def sim_jobs(args: argparse.Namespace) -> int:
+    """How many worker processes `--jobs` asks for (default: one per core this process may use)."""
+    jobs = getattr(args, "jobs", None)
+    if jobs is None:
+        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, int(jobs))
+
+
+def sim_scenario_output(path: Path, args: argparse.Namespace, event_line: Callable[[Event], str | None],
+                        capture: bool) -> tuple[SimRun, str]:
+    """One scenario of `sim_main`, and what it printed (when `capture`; else it printed as it went).
+
+    Whatever earlier runs in this process left is frozen first (`gc.freeze`: never collected, so no finalizer
+    of theirs runs during this run, and collections do not walk it again): a run's schedule is the same
+    whatever ran before it in the process, or in which worker."""
+    gc.freeze()
+    stream = io.StringIO()
+    with contextlib.redirect_stdout(stream) if capture else contextlib.nullcontext():
+        if not args.quiet:
+            print(f"scenario {path} seed {args.seed} (simulated)", flush=True)
+        run = scenario_run_sim(path, args.seed, RunOptions(runs_dir=args.runs_dir, quiet=args.quiet), args.quiet,
+                               event_line)
+    return run, stream.getvalue()
+
+
+_worker_args: tuple[argparse.Namespace, Callable[[Event], str | None]] | None = None
+
+
+def _worker_run(path: Path) -> tuple[SimRun, str]:
+    assert _worker_args is not None, "a worker forked by sim_jobs_run"
+    return sim_scenario_output(path, *_worker_args, capture=True)
+
+
+def sim_jobs_run(paths: list[Path], args: argparse.Namespace, event_line: Callable[[Event], str | None],
+                 jobs: int) -> Iterator[tuple[SimRun, str]]:
+    """The scenarios of `paths` in `jobs` worker processes, each run and its printed lines yielded in the
+    order of `paths` (a scenario's lines come when it has ended, rather than as it goes).
+
+    Workers are forked from this process, which has imported everything a run needs, so a worker starts in
+    milliseconds; each runs scenarios one after the other as `sim_main` does alone (a run is the same in any
+    process: `sim_scenario_output`), and ends with `os._exit` like every simulating process (fork's workers
+    do), so what killed incarnations left is never finalized."""
+    global _worker_args
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _worker_args = (args, event_line)
+    context = multiprocessing.get_context("fork")
+    try:
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            yield from pool.map(_worker_run, paths)
+    finally:
+        _worker_args = None
 
 
 def process_end(code: int) -> None:

@@ -96,3 +96,28 @@ def test_first_difference_names_the_first_line_that_differs() -> None:
     assert first_difference(b"a\nb\nc\n", b"a\nb\nc\n") is None
     assert first_difference(b"a\nb\nc\n", b"a\nB\nc\n") == (2, "b", "B")
     assert first_difference(b"a\nb\n", b"a\n") == (2, "b", "(end of file)")
+
+
+def test_jobs_simulate_a_folder_in_worker_processes_with_the_same_runs_and_output_order(tmp_path: Path) -> None:
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    names = ["corrupted_upload_refused", "move_under_latency", "priority_no_sync_diverges"]
+    for name in names:
+        (folder / f"{name}.py").write_text((ROOT / "scenarios" / f"{name}.py").read_text())
+    outputs, histories = {}, {}
+    for jobs in ("1", "3"):
+        runs = tmp_path / f"runs-{jobs}"
+        done = subprocess.run([sys.executable, "-m", "cluster.cli", "run", str(folder), "--sim", "--seed", "3",
+                               "--jobs", jobs, "--runs-dir", str(runs)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        outputs[jobs] = done.stdout
+        histories[jobs] = {p.parent.name.split("-seed")[0]: p.read_bytes() for p in runs.glob("*/history.jsonl")}
+    assert sorted(histories["3"]) == names and histories["3"] == histories["1"]
+    for output in outputs.values():
+        verdicts = [line.split(" (seed")[0] for line in output.splitlines() if " (seed 3): " in line]
+        assert verdicts == names, output
+        assert output.count("[") > 3, "each scenario's progress lines are printed"
+    def summary(output: str) -> list[str]:
+        return [line.split()[0] for line in output.split("\nscenario ")[-1].splitlines()[1:]]
+    assert summary(outputs["3"]) == summary(outputs["1"]) == names

@@ -35,9 +35,12 @@ def test_sim_with_another_simloop_version_names_the_one_it_needs(monkeypatch: py
     assert reason is not None and "simloop==0.2.2" in reason and "0.3.0" in reason
 
 
-def test_check_determinism_needs_sim_and_sim_refuses_real_process_options(capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_determinism_and_jobs_need_sim_and_sim_refuses_real_process_options(
+        capsys: pytest.CaptureFixture[str]) -> None:
     scenario = str(ROOT / "scenarios" / "move_under_latency.py")
     assert run_main([scenario, "--check-determinism"]) == 3
+    assert "add --sim" in capsys.readouterr().err
+    assert run_main([scenario, "--jobs", "2"]) == 3  # real processes run one scenario at a time
     assert "add --sim" in capsys.readouterr().err
     if support.unavailable_reason() is None:
         assert run_main([scenario, "--sim", "--step"]) == 3

@@ -78,3 +78,17 @@ async def test_a_plan_error_inside_writers_comes_out_as_itself(tmp_path: Path) -
         async with ctx.writers("c", count=2, interval_s=0.001) as stats:
             await wait_until(lambda: stats.operations >= 3, 5.0, interval_s=0.01, what="the writers write")
             raise ScenarioError("waited in vain")
+
+
+def test_a_seed_draws_the_vectors_it_always_drew(tmp_path: Path) -> None:
+    """`ctx.vector` is `round(rng.uniform(-1, 1), 4)` per value, computed faster: a scenario's points, and so its
+    history, stay what they were for every seed."""
+    async def plan(ctx: RunContext) -> None:
+        return None
+    scenario = Scenario(name="s", description="", plan=plan, collections={"c": CollectionSpec()})
+    ctx = RunContext(scenario, 1, FakeCluster(), None, FakeClient(), None, None, None,  # type: ignore[arg-type]
+                     tmp_path, print, random.Random(7))
+    reference = random.Random(7)
+    for size in (0, 1, 8, 64, 300):
+        expected = [round(reference.uniform(-1, 1), 4) for _ in range(size)]
+        assert [repr(v) for v in ctx.vector(size)] == [repr(v) for v in expected]
