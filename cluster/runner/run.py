@@ -143,6 +143,8 @@ async def phases_run(ctx: RunContext, options: RunOptions, say: Callable[[str], 
     if scenario.settings:
         await ctx.coordinator_settings(**scenario.settings)
     for name, spec in scenario.collections.items():
+        if not spec.created_in_setup:
+            continue
         await ctx.api("PUT", ctx.random_node(), f"/collections/{name}", spec.body())
         await ctx.wait_replicas_active(name)
     say("setup done; running the plan")
