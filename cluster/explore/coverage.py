@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,11 +199,13 @@ class CoverageMap:
     runs: int = 0
     violating_runs: int = 0
 
-    def add(self, reached: set[Cell] | list[Cell], violated: bool, seed: int) -> None:
+    def add(self, reached: Iterable[Cell | str], violated: bool, seed: int) -> None:
+        """One run: the cells it reached (tuples or their `cell_key` text), whether it violated something."""
         self.runs += 1
         self.violating_runs += violated
-        for cell in reached:
-            count = self.cells.setdefault(tuple(cell), CellCount())  # type: ignore[arg-type]
+        for item in reached:
+            cell: Cell = tuple(item.split("|")) if isinstance(item, str) else item  # type: ignore[assignment]
+            count = self.cells.setdefault(cell, CellCount())
             count.runs += 1
             count.violations += violated
             if len(count.seeds) < 5:

@@ -366,9 +366,26 @@ def schedule_checkers(schedule: dict[str, Any]) -> tuple[str, ...]:
         checkers.insert(0, "no_lost_writes")
     if any(s["op"] in ("snapshot", "recover") for s in schedule["steps"]):
         checkers.append("snapshot_integrity")
-    if recoveries and not moves:
+    if recoveries and not moves and not oracle_unsure(schedule):
         checkers.append("priority_oracle")
     return tuple(checkers)
+
+
+def oracle_unsure(schedule: dict[str, Any]) -> bool:
+    """Schedules the priority oracle cannot judge: a collection made by a step (its placement comes after
+    the first recovery, docs/checkers.md section 3), or a collection snapshot recovered where a peer may
+    hold no replica of some shard (the oracle gives that peer a replica and removes one beyond the factor;
+    the node restores only the replicas it holds: an open question, see docs/explore.md)."""
+    if any(s["op"] == "create_collection" for s in schedule["steps"]):
+        return True
+    labels = {s["label"]: s for s in schedule["steps"] if s["op"] == "snapshot"}
+    collections = {c["name"]: c for c in schedule["collections"]}
+    for step in recoveries_real(schedule):
+        snapshot = labels.get(step["label"])
+        if snapshot is not None and snapshot["shard"] is None and \
+                collections[snapshot["collection"]]["replication_factor"] < schedule["nodes"]:
+            return True
+    return False
 
 
 def schedule_size(schedule: dict[str, Any]) -> tuple[int, ...]:

@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
 import random
+import tarfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -541,7 +543,7 @@ class Explore:
                 return
             checksum = None
             if corrupt == "bytes":
-                position = len(data) // 2 + ctx.rng.randrange(max(1, min(1024, len(data) // 4)))
+                position = byte_that_matters(bytes(data), ctx.rng)
                 data[position] ^= 0xFF
             elif corrupt == "checksum":
                 checksum = "0" * 64
@@ -564,3 +566,17 @@ class Explore:
         assert data_dir is not None, "a file recovery needs a node this launcher started"
         found = sorted((data_dir / "snapshots").rglob(snapshot))
         return f"file://{found[0] if found else data_dir / 'snapshots' / snapshot}"
+
+
+def byte_that_matters(data: bytes, rng: random.Random) -> int:
+    """The offset of a byte inside the data of the snapshot's largest member (its points): flipping a byte
+    of a tar header's unused field or of the padding between members changes nothing a reader checks."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+            members = [m for m in archive.getmembers() if m.isreg() and m.size > 0]
+    except tarfile.TarError:
+        members = []
+    if not members:
+        return len(data) // 2
+    largest = max(members, key=lambda m: m.size)
+    return int(largest.offset_data) + rng.randrange(largest.size)

@@ -22,6 +22,7 @@ import os
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -108,7 +109,9 @@ def schedule_execute(schedule: dict[str, Any], runs_dir: Path, sim: bool = False
     scenario = scenario_from_schedule(schedule, schedule_path)
     command = replay_command(schedule_path, sim)
     speak = say or (lambda text: None if quiet else print(text, flush=True))
-    options = RunOptions(runs_dir=runs_dir, quiet=quiet)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    # a folder of its own: a simulated run names its folder by the virtual clock, the same in every replay
+    options = RunOptions(runs_dir=Path(tempfile.mkdtemp(prefix=f"{schedule['name']}-", dir=runs_dir)), quiet=quiet)
     if sim:
         result = schedule_execute_sim(scenario, schedule["seed"], options, speak, command)
     else:
