@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("node", "cluster")
 CLUSTER_MAY_IMPORT_FROM_NODE = {"node", "node.protocol", "node.eventbus", "node.retry", "node.settings_args",
-                                "node.clock", "node.logs", "node.jsonwire", "node.apikey"}
+                                "node.clock", "node.logs", "node.jsonwire", "node.apikey", "node.plant"}
 MODULES_PER_FOLDER_MAX = 12  # cluster/checkers: one module per invariant (8), the oracle's model, rules and types, the result
 
 

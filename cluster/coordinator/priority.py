@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from cluster.coordinator.operations import transfer_start
 from cluster.coordinator.state import ClusterState
+from node.plant import planted
 from node.protocol import ReplicaState, SnapshotPriority
 
 
@@ -60,7 +61,7 @@ def shard_recovered(state: ClusterState, name: str, shard: int, peer: int, prior
     elif priority == SnapshotPriority.SNAPSHOT:
         state.replica_set(name, shard, peer, ReplicaState.ACTIVE, "priority.snapshot",
                           f"priority=snapshot: {who}'s recovered replica of shard {shard} is Active")
-        for other in others:
+        for other in [] if planted("snapshot_priority_keeps_others") else others:  # plant
             state.replica_set(name, shard, other, ReplicaState.DEAD, "priority.snapshot.others_dead",
                               f"priority=snapshot: other Active replicas of shard {shard} marked Dead, they "
                               f"will be re-synced from {who}")
