@@ -10,6 +10,7 @@ Partial (`end_events_maybe_lost` in the details).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from cluster.checkers.result import CheckResult
@@ -38,14 +39,16 @@ def events_maybe_lost(history: list[dict[str, Any]], transfers: list[dict[str, A
     """Open transfers whose end event a broker outage may have swallowed (an event the broker took just
     before it stopped is lost): one started before an outage ended, whose target is not left in Recovery or
     Partial at the final observation (a transfer really still running keeps its target there)."""
-    outages_end = [t for t, event in history_events(history, "fault.healed") if event.get("fault") == "broker_outage"]
-    if not outages_end:
+    applied = [t for t, event in history_events(history, "fault.applied") if event.get("fault") == "broker_outage"]
+    healed = [t for t, event in history_events(history, "fault.healed") if event.get("fault") == "broker_outage"]
+    if not applied:
         return []
+    outage_end = max(healed) if len(healed) >= len(applied) else math.inf
     lost = []
     for transfer in transfers:
         target = (final.get(str(transfer.get("collection")), {}).get(str(transfer.get("shard")), {})
                   .get(str(transfer.get("to"))) or {})
-        if float(transfer.get("time", 0.0)) <= max(outages_end) and \
+        if float(transfer.get("time", 0.0)) <= outage_end and \
                 target.get("state") not in (ReplicaState.RECOVERY, ReplicaState.PARTIAL):
             lost.append(transfer)
     return lost

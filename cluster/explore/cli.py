@@ -56,9 +56,14 @@ def replay_main(args: argparse.Namespace) -> int:
         print(f"shardsim replay --sim: {reason}", file=sys.stderr)
         return 3
     progress = Progress(args.quiet)
-    progress.say(f"schedule {args.schedule} ({schedule['name']}, seed {schedule['seed']}, "
-                 f"{'simulation' if args.sim else 'real processes'})")
-    result, summary = schedule_execute(schedule, args.runs_dir, args.sim, args.quiet, args.schedule, progress.say)
+    say = progress.say
+    if args.sim:  # the simulated clock is virtual: print the lines without the real elapsed time
+        def say(text: str) -> None:
+            if not args.quiet:
+                print(f"[sim] {text}", flush=True)
+    say(f"schedule {args.schedule} ({schedule['name']}, seed {schedule['seed']}, "
+        f"{'simulation' if args.sim else 'real processes'})")
+    result, summary = schedule_execute(schedule, args.runs_dir, args.sim, args.quiet, args.schedule, say)
     verdict_print(result)
     if summary.cells:
         print(f"  coverage cells reached: {', '.join(summary.cells)}")

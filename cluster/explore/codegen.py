@@ -10,6 +10,7 @@ no text of a schedule becomes code.
 
 from __future__ import annotations
 
+import textwrap
 import types
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from cluster.explore.schedule import FAULT_DEFAULTS, schedule_checkers, schedule
 from cluster.runner.scenario import Scenario
 
 GRACE_S = 45.0
+DOC_WIDTH = 108
 FAULT_WORDS = {
     "latency": "latency on the {on} link", "bandwidth": "a bandwidth limit on the {on} link",
     "link_down": "the {on} link down", "timeout": "a timeout toxic on the {on} link",
@@ -142,6 +144,8 @@ def docstring(schedule: dict[str, Any], title: str | None, path_hint: str) -> st
     lines += [f"- timed: {fault_words(f)}" for f in schedule["timed_faults"]]
     if schedule.get("note"):
         lines += ["", schedule["note"]]
+    lines = [wrapped for line in lines for wrapped in (textwrap.wrap(line, DOC_WIDTH, subsequent_indent=(
+        "   " if line[:1].isdigit() or line.startswith("- ") else "")) if line.strip() else [""])]
     lines += ["", f"Schedule format 1 ({path_hint}.json). Replay either of:",
               f"    shardsim replay {path_hint}.json [--sim]",
               f"    shardsim run {path_hint}.py --seed {schedule['seed']} [--sim]"]

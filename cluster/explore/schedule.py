@@ -378,6 +378,10 @@ def oracle_unsure(schedule: dict[str, Any]) -> bool:
     the node restores only the replicas it holds: an open question, see docs/explore.md)."""
     if any(s["op"] == "create_collection" for s in schedule["steps"]):
         return True
+    faults = schedule["timed_faults"] + [f for s in schedule["steps"] for f in s.get("faults", [])] + \
+        [s["fault"] for s in schedule["steps"] if s["op"] == "fault"]
+    if any(f["kind"] == "broker_outage" for f in faults):
+        return True  # the oracle reads replica states from the bus: an outage leaves holes in them
     labels = {s["label"]: s for s in schedule["steps"] if s["op"] == "snapshot"}
     collections = {c["name"]: c for c in schedule["collections"]}
     for step in recoveries_real(schedule):

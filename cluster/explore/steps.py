@@ -318,14 +318,22 @@ class Explore:
                 event.get("from") == source and event.get("to") == target
         return matches
 
-    async def transfer_ended(self, matches: Callable[[Event], bool], since: int) -> Event | None:
+    async def transfer_ended(self, collection: str, matches: Callable[[Event], bool], since: int) -> None:
+        """Wait (bounded) until the transfer's end event came, or the cluster no longer lists it (its end event
+        may be lost in a broker outage)."""
         def ended(event: Event) -> bool:
             return event.get("kind") in ("transfer.finished", "transfer.aborted") and matches(event)
+
+        async def gone() -> bool:
+            if any(ended(event) for event in self.ctx.pump.events[since:]):
+                return True
+            info = await self.ctx.cluster_info(collection)
+            return not any(matches({"collection": collection, "shard": t.get("shard_id"), "from": t.get("from"),
+                                    "to": t.get("to")}) for t in info["shard_transfers"])
         try:
-            return await self.ctx.pump.wait_event(ended, TRANSFER_END_S, since=since)
-        except TimeoutError:
+            await self.ctx.wait_condition(gone, TRANSFER_END_S, "the transfer to end")
+        except ScenarioError:
             self.ctx.log(f"the transfer did not end within {TRANSFER_END_S} s; going on")
-            return None
 
     async def move(self, collection: str, shard: int, source: int = 0, target: int = 0, faults: list[Fault] | None = None,
                    abort_at: str | None = None, stream_kb_s: int | None = None) -> None:
@@ -386,7 +394,7 @@ class Explore:
             if not started:
                 ctx.log(f"{why} refused: HTTP {status}: {body}")
             else:
-                await self.transfer_ended(matches, since)
+                await self.transfer_ended(collection, matches, since)
             await self.faults_settled(armed)
             return started
         finally:
