@@ -198,6 +198,7 @@ class CoverageMap:
     cells: dict[Cell, CellCount] = field(default_factory=dict)
     runs: int = 0
     violating_runs: int = 0
+    planned: dict[Cell, int] = field(default_factory=dict)
 
     def add(self, reached: Iterable[Cell | str], violated: bool, seed: int) -> None:
         """One run: the cells it reached (tuples or their `cell_key` text), whether it violated something."""
@@ -210,6 +211,16 @@ class CoverageMap:
             count.violations += violated
             if len(count.seeds) < 5:
                 count.seeds.append(seed)
+
+    def planned_add(self, targets: Iterable[Cell]) -> None:
+        """A schedule was built to reach these cells (reached or not, the run says)."""
+        for cell in targets:
+            self.planned[cell] = self.planned.get(cell, 0) + 1
+
+    def effort_of(self, cell: Cell) -> float:
+        """Runs that reached the cell, plus a quarter of the times it was targeted in vain."""
+        runs = self.runs_of(cell)
+        return runs + max(0, self.planned.get(cell, 0) - runs) / 4
 
     def runs_of(self, cell: Cell) -> int:
         count = self.cells.get(cell)

@@ -33,16 +33,30 @@ from cluster.explore.schedule import (
 )
 
 STEPS_MIN, STEPS_MAX = 3, 10
+LEAST_REACHED_SHARE = 0.8
+TARGETS_PREFIX = "targets: "
 POINT_BYTES = 110  # about what one point of 8 floats and a small payload weighs in a snapshot stream
 
 
 def cells_targeted(rng: random.Random, coverage: CoverageMap | None, count: int) -> list[Cell]:
+    """Mostly (`LEAST_REACHED_SHARE`) a cell among the least reached, else one weighted by 1 / (1 + runs)^2. A
+    cell targeted again and again without being reached counts a little as reached, so that a cell this
+    build cannot reach does not hold the search."""
     cells = cells_reachable()
-    weights = [1.0 / (1 + (coverage.runs_of(cell) if coverage else 0)) ** 2 for cell in cells]
-    chosen: list[Cell] = []
-    for _ in range(count):
-        chosen.append(rng.choices(cells, weights)[0])
-    return chosen
+    counts = [coverage.effort_of(cell) if coverage else 0.0 for cell in cells]
+    least = min(counts)
+    rarest = [cell for cell, count in zip(cells, counts, strict=True) if count == least]
+    weights = [1.0 / (1 + count) ** 2 for count in counts]
+    return [rng.choice(rarest) if rng.random() < LEAST_REACHED_SHARE else rng.choices(cells, weights)[0]
+            for _ in range(count)]
+
+
+def schedule_targets(schedule: dict[str, Any]) -> list[Cell]:
+    """The cells a generated schedule was built to reach (from its note)."""
+    note = str(schedule.get("note") or "")
+    if not note.startswith(TARGETS_PREFIX):
+        return []
+    return [tuple(text.split("/")) for text in note[len(TARGETS_PREFIX):].split(", ") if text.count("/") == 3]  # type: ignore[misc]
 
 
 def fault_for(rng: random.Random, kind: str, phase: str) -> dict[str, Any]:
@@ -164,7 +178,7 @@ def schedule_generate(seed: int, coverage: CoverageMap | None = None, size: int 
     document = {"format": FORMAT, "name": f"explore-{seed}", "seed": seed, "nodes": nodes,
                 "default_priority": rng.choices(["replica", "snapshot"], [4, 1])[0], "collections": collections,
                 "workload": workload, "steps": builder.steps, "timed_faults": timed,
-                "note": "targets: " + ", ".join("/".join(t) for t in targets)}
+                "note": TARGETS_PREFIX + ", ".join("/".join(t) for t in targets)}
     return schedule_valid_part(document)
 
 

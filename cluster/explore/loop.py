@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.explore.coverage import CoverageMap
-from cluster.explore.generate import schedule_generate
+from cluster.explore.generate import schedule_generate, schedule_targets
 from cluster.explore.schedule import schedule_save
 from cluster.explore.workers import RunSummary, WorkerPool, deadline_of, wall_s
 
@@ -42,6 +42,7 @@ class Exploration:
         judged = summary.exit_kind != "crash" and violation != "plan"
         if judged:
             self.coverage.add(summary.cells, violation is not None, summary.seed)
+            self.coverage.planned_add(schedule_targets(summary.schedule))
         else:
             self.unjudged.append(summary)
         if judged and violation is not None:
@@ -74,8 +75,10 @@ def explore_folder(runs_dir: Path, sim: bool) -> Path:
 
 def explore(seeds: int | None, budget_s: float | None, until_covered: int | None, workers: int, first_seed: int,
             size: int | None, runs_dir: Path, sim: bool, say: Any, env: dict[str, str] | None = None,
-            ) -> Exploration:
-    """Run the exploration (no shrinking); `say` gets one line per run."""
+            stop_at_finding: bool = False) -> Exploration:
+    """Run the exploration (no shrinking); `say` gets one line per run. With one worker the sequence of
+    schedules is a function of the first seed (in simulation, of the code too): each schedule is drawn with
+    the coverage of all the runs before it."""
     exploration = Exploration(explore_folder(runs_dir, sim), sim)
     limit = seeds if seeds is not None else (None if budget_s is not None or until_covered else SEEDS_DEFAULT)
     total = str(limit) if limit is not None else "?"
@@ -87,6 +90,8 @@ def explore(seeds: int | None, budget_s: float | None, until_covered: int | None
         if limit is not None and seed - first_seed >= limit:
             return False
         if deadline is not None and wall_s() >= deadline:
+            return False
+        if stop_at_finding and exploration.findings:
             return False
         return not (until_covered and exploration.coverage.covered(until_covered))
 

@@ -41,6 +41,8 @@ class ShrinkResult:
     seconds: float = 0.0
     accepted: list[str] = field(default_factory=list)
     last: RunSummary | None = None
+    replayed: bool | None = None  # the shrunk schedule, run once more, still violated the invariant
+    real_failing: int | None = None  # of CONFIRM_REAL runs on real processes, how many violated it
 
 
 def changed(schedule: Schedule, change: Callable[..., object], *args: Any) -> Schedule:
@@ -248,14 +250,14 @@ def finding_shrink_and_write(summary: RunSummary, invariant: str, folder: Path, 
     words = (f"shrunk from {len(before['steps'])} steps and {schedule_size(before)[0]} faults to "
              f"{len(after['steps'])} steps and {schedule_size(after)[0]} faults in {result.runs} runs "
              f"({result.seconds:.0f} s)")
-    replayed = invariant in again.violated
+    replayed = result.replayed = invariant in again.violated
     say(f"  {words}; replayed once more: {'still violates' if replayed else 'DID NOT violate'} {invariant}")
     real_words = "not checked on real processes"
     if sim and confirm_real:
         with WorkerPool(1, folder / "confirm-real", False, env) as real_pool:
             real = [real_pool.submit(result.schedule, deadline_of(result.schedule)).result()
                     for _ in range(CONFIRM_REAL)]
-        failing = sum(invariant in run.violated for run in real)
+        failing = result.real_failing = sum(invariant in run.violated for run in real)
         real_words = f"fails on real processes: {'yes' if failing else 'no'} ({failing} of {len(real)} runs)"
         say(f"  {real_words}")
     name = found_name(invariant, summary.seed)

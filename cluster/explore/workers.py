@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import os
@@ -203,9 +204,9 @@ class WorkerPool:
         self.close()
 
     def _spawn(self, index: int) -> subprocess.Popen[str]:
-        log = (self.log_dir / f"worker-{threading.current_thread().name.split()[-1]}-{index}.log").open("a")
-        return subprocess.Popen([sys.executable, "-m", "cluster.explore.workers"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=log, text=True, env=self.env, bufsize=1)
+        with (self.log_dir / f"worker-{threading.current_thread().name.split()[-1]}-{index}.log").open("a") as log:
+            return subprocess.Popen([sys.executable, "-m", "cluster.explore.workers"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=log, text=True, env=self.env, bufsize=1)
 
     def _serve(self) -> None:
         process: subprocess.Popen[str] | None = None
@@ -265,9 +266,10 @@ class WorkerPool:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=30)
-        for stream in (process.stdout,):
+        for stream in (process.stdin, process.stdout):
             if stream is not None:
-                stream.close()
+                with contextlib.suppress(OSError):
+                    stream.close()
 
 
 def crash_summary(schedule: dict[str, Any], sim: bool, error: str) -> RunSummary:
