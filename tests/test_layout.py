@@ -8,7 +8,8 @@
   the one clock and random source (`node.clock`, pure, so that a simulation replaces time and randomness of
   every process in one place), the name of the host that logs (`node.logs`, pure, so that hosts sharing
   a process in a simulation tell their log lines apart), and the HTTP rules every shardsim server shares
-  (`node.jsonwire`: JSON as serde_json reads and writes it; `node.apikey`: Qdrant's API-key check), pure.
+  (`node.jsonwire`: JSON as serde_json reads and writes it; `node.apikey`: Qdrant's API-key check), pure,
+  and the registry of planted bugs (`node.plant`), which the coordinator's rules read as the node does.
 - No import cycle, counting imports inside functions (they run too, only later) and the packages whose
   `__init__` an import runs first. Imports under `if TYPE_CHECKING:` never run and are left out.
 - No folder holds more than about ten modules, and every package says what it owns in its docstring.
