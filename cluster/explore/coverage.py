@@ -35,6 +35,8 @@ from cluster.explore.schedule import FAULTS, PHASES
 KINDS = ("move", "replicate")
 PRIORITY_CAUSES = ("none", "replica", "snapshot", "no_sync")
 FINISH_WINDOW_S = 1.0
+UNREACHABLE_WHY = {"move": "a snapshot recovery re-syncs replicas by replicate transfers, never by a move.",
+                   "no_sync": "a recovery with priority no_sync causes no transfer."}
 Cell = tuple[str, str, str, str]  # fault, phase, kind, priority
 
 NEMESIS_FAULTS = {"latency": "latency", "bandwidth": "bandwidth", "link_down": "link_down", "timeout": "timeout",
@@ -283,6 +285,10 @@ def coverage_page(coverage: CoverageMap, title: str) -> str:
              "<span style='background:#eee'>never reached</span><span>hatched: unreachable</span></p>"]
     for kind in KINDS:
         for priority in PRIORITY_CAUSES:
+            if not cell_reachable((FAULTS[0], PHASES[0], kind, priority)):
+                parts.append(f"<h2 id='{kind}-{priority}'>{kind}, priority {priority}</h2><p class='unreachable'>"
+                             f"Unreachable: {UNREACHABLE_WHY[priority if kind == 'replicate' else 'move']}</p>")
+                continue
             parts.append(f"<h2 id='{kind}-{priority}'>{kind}, priority {priority}</h2><table><tr><th>fault</th>")
             parts += [f"<th>{phase}</th>" for phase in PHASES]
             parts.append("</tr>")

@@ -99,7 +99,8 @@ def test_the_map_counts_runs_and_violations_and_says_so_on_its_page(tmp_path: Pa
     page = page_path.read_text()
     assert "kill_target / restored / move / none: 2 runs, none violated" not in page
     assert "1 of 2 runs violated" in page and "latency / partial / move / none: 1 of 1 runs violated" in page
-    assert "never reached" in page and "unreachable" in page and "<script" not in page
+    assert "never reached" in page and "Unreachable: a recovery with priority no_sync" in page
+    assert "<script" not in page
     assert '"cells_reached": 2' in data_path.read_text()
     assert not coverage.covered(1)
 
