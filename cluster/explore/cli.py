@@ -17,6 +17,7 @@ import logging
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from cluster.explore.schedule import ScheduleError, schedule_load
 from cluster.explore.workers import schedule_execute, sim_unavailable
@@ -45,7 +46,7 @@ def replay_arguments_add(parser: argparse.ArgumentParser) -> None:
 
 
 def replay_main(args: argparse.Namespace) -> int:
-    from cluster.runner.cli import Progress, verdict_print
+    from cluster.runner.cli import Progress, event_line, verdict_print
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         schedule = schedule_load(args.schedule)
@@ -63,7 +64,11 @@ def replay_main(args: argparse.Namespace) -> int:
                 print(f"[sim] {text}", flush=True)
     say(f"schedule {args.schedule} ({schedule['name']}, seed {schedule['seed']}, "
         f"{'simulation' if args.sim else 'real processes'})")
-    result, summary = schedule_execute(schedule, args.runs_dir, args.sim, args.quiet, args.schedule, say)
+    def on_event(event: dict[str, Any]) -> None:
+        line = event_line(event)
+        if line:
+            say(line)
+    result, summary = schedule_execute(schedule, args.runs_dir, args.sim, args.quiet, args.schedule, say, on_event)
     verdict_print(result)
     if summary.cells:
         print(f"  coverage cells reached: {', '.join(summary.cells)}")

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.checkers import CheckResult
-from cluster.explore.codegen import scenario_from_schedule
+from cluster.explore.codegen import GRACE_S, scenario_from_schedule, timeout_s_of
 from cluster.explore.coverage import cell_key, cells_reached
 from cluster.explore.schedule import schedule_normalize
 from cluster.history import history_load
@@ -104,15 +104,18 @@ def replay_command(schedule_path: Path | None, sim: bool) -> str:
 
 
 def schedule_execute(schedule: dict[str, Any], runs_dir: Path, sim: bool = False, quiet: bool = True,
-                     schedule_path: Path | None = None, say: Any = None) -> tuple[RunResult, RunSummary]:
-    """Run one schedule in this process and judge it; `sim` runs it in simulation."""
+                     schedule_path: Path | None = None, say: Any = None,
+                     on_event: Any = None) -> tuple[RunResult, RunSummary]:
+    """Run one schedule in this process and judge it; `sim` runs it in simulation; `say` gets the runner's
+    progress lines and `on_event` every event of the bus."""
     schedule = schedule_normalize(schedule)
     scenario = scenario_from_schedule(schedule, schedule_path)
     command = replay_command(schedule_path, sim)
     speak = say or (lambda text: None if quiet else print(text, flush=True))
     runs_dir.mkdir(parents=True, exist_ok=True)
     # a folder of its own: a simulated run names its folder by the virtual clock, the same in every replay
-    options = RunOptions(runs_dir=Path(tempfile.mkdtemp(prefix=f"{schedule['name']}-", dir=runs_dir)), quiet=quiet)
+    options = RunOptions(runs_dir=Path(tempfile.mkdtemp(prefix=f"{schedule['name']}-", dir=runs_dir)), quiet=quiet,
+                         on_event=on_event)
     if sim:
         result = schedule_execute_sim(scenario, schedule["seed"], options, speak, command)
     else:
@@ -278,7 +281,7 @@ def crash_summary(schedule: dict[str, Any], sim: bool, error: str) -> RunSummary
 
 
 def deadline_of(schedule: dict[str, Any]) -> float:
-    from cluster.explore.codegen import GRACE_S, timeout_s_of
+    """How long a worker may take to run `schedule` before it is killed: the plan's bound, the grace, a margin."""
     return timeout_s_of(schedule_normalize(schedule)) + GRACE_S + DEADLINE_MARGIN_S
 
 

@@ -22,7 +22,7 @@ from node.plant import ENVIRONMENT_VARIABLE, PLANTS
 pytestmark = pytest.mark.skipif(sim_unavailable() is not None, reason=str(sim_unavailable()))
 
 SEEDS = 80  # the budget: schedules per plant, and for the run with no plant
-SHRINK_RUNS = 48
+SHRINK_RUNS = 80
 STEPS_SHRUNK_MAX, FAULTS_SHRUNK_MAX = 3, 2
 INVARIANTS = {  # what each plant breaks, as the checkers name it
     "queue_not_replayed": {"no_lost_writes", "replicas_converge"},
