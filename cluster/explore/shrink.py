@@ -16,6 +16,7 @@ also fails on real processes.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -109,6 +110,7 @@ def workload_candidates(schedule: Schedule) -> Iterator[tuple[str, Schedule]]:
         yield "one writer fewer", changed(schedule, lambda s: s["workload"].__setitem__("writers",
                                                                                      s["workload"]["writers"] - 1))
     if workload["load"] > 10:
+        yield "the least load", changed(schedule, lambda s: s["workload"].__setitem__("load", 10))
         yield "half the load", changed(schedule, lambda s: s["workload"].__setitem__("load",
                                                                                   max(10, s["workload"]["load"] // 2)))
     if workload["batch"] > 1:
@@ -184,6 +186,7 @@ def fault_number_candidates(schedule: Schedule, fault: dict[str, Any], what: str
     if fault["delay_ms"]:
         yield f"{what} without delay", changed(schedule, fault_set, place, "delay_ms", 0)
     if fault["duration_ms"] > 100:
+        yield f"{what} as short as can be", changed(schedule, fault_set, place, "duration_ms", 100)
         yield f"{what} half as long", changed(schedule, fault_set, place, "duration_ms",
                                               max(100, fault["duration_ms"] // 2))
     if fault.get("amount"):
@@ -200,33 +203,43 @@ def still_valid(candidate: Schedule, current_size: tuple[int, ...]) -> Schedule 
 
 def shrink(schedule: Schedule, invariant: str, pool: WorkerPool, batch: int, runs_max: int, confirm: int,
            say: Callable[[str], None]) -> ShrinkResult:
-    """Shrink `schedule` while it still violates `invariant` (see the module docstring)."""
+    """Shrink `schedule` while it still violates `invariant` (see the module docstring). After a success the
+    next proposals start where that one stood in the list (more of the same kind of change first) and wrap
+    around; shrinking ends when a whole round of proposals fails, or at `runs_max` runs. A proposal already
+    run and found holding is not run again."""
     started = wall_s()
     result = ShrinkResult(schedule, schedule, invariant)
-    progress = True
-    while progress and result.runs < runs_max:
-        progress = False
+    held: set[str] = set()
+    position = 0
+    while result.runs < runs_max:
         size = schedule_size(result.schedule)
-        proposals = ((words, normal) for words, candidate in candidates(result.schedule)
-                     if (normal := still_valid(candidate, size)) is not None)
-        while result.runs < runs_max:
-            drawn = [next(proposals, None) for _ in range(max(1, batch // confirm))]
-            chunk = [item for item in drawn if item is not None]
-            if not chunk:
-                break
+        proposals = [(words, normal) for words, candidate in candidates(result.schedule)
+                     if (normal := still_valid(candidate, size)) is not None
+                     and json.dumps(normal, sort_keys=True) not in held]
+        if not proposals:
+            break
+        position %= len(proposals)
+        ordered = list(enumerate(proposals))
+        ordered = ordered[position:] + ordered[:position]
+        accepted = None
+        while ordered and result.runs < runs_max and accepted is None:
+            chunk, ordered = ordered[:max(1, batch // confirm)], ordered[max(1, batch // confirm):]
             futures = [[pool.submit(candidate, deadline_of(candidate)) for _ in range(confirm)]
-                       for _words, candidate in chunk]
+                       for _index, (_words, candidate) in chunk]
             result.runs += confirm * len(chunk)
-            for (words, candidate), runs in zip(chunk, futures, strict=True):
+            for (index, (words, candidate)), runs in zip(chunk, futures, strict=True):
                 summaries = [future.result() for future in runs]
                 if all(invariant in summary.violated for summary in summaries):
+                    accepted = index
                     result.schedule, result.last = candidate, summaries[-1]
                     result.accepted.append(words)
                     say(f"  shrunk: {words} (size {schedule_size(candidate)}, {result.runs} runs)")
-                    progress = True
                     break
-            if progress:
-                break
+                if not any(invariant in summary.violated for summary in summaries):
+                    held.add(json.dumps(candidate, sort_keys=True))
+        if accepted is None:
+            break
+        position = accepted
     result.seconds = wall_s() - started
     return result
 
