@@ -227,9 +227,15 @@ class Explore:
         except FaultSkipped as skipped:
             self.ctx.log(f"fault {fault.kind} ({why}) skipped: {skipped}")
             return
+        except Exception as error:  # chaos on chaos (a pause of a node just killed): the fault did not happen
+            self.ctx.log(f"fault {fault.kind} ({why}) could not be applied: {type(error).__name__}: {error}")
+            return
         self.ctx.log(f"fault {fault.kind} applied ({why}; source {roles.source}, target {roles.target})")
         await asyncio.sleep(fault.duration_ms / 1000)
-        await heal()
+        try:
+            await heal()
+        except Exception as error:  # heal_all after the plan undoes what is still in force
+            self.ctx.log(f"fault {fault.kind} ({why}) could not be healed now: {type(error).__name__}: {error}")
 
     def fault_arm(self, fault: Fault, matches: Callable[[Event], bool], why: str) -> Armed:
         """Arm `fault` to fire when a transfer `matches` accepts reaches its phase."""
