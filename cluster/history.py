@@ -76,10 +76,11 @@ class HistoryWriter:
         return record
 
     def meta(self, scenario: str, seed: int, command: str, default_priority: str,
-             collections: dict[str, dict[str, int]], peers: dict[str, str]) -> dict[str, Any]:
+             collections: dict[str, dict[str, int]], peers: dict[str, str], mode: str = "real") -> dict[str, Any]:
+        """The run's identity; `mode` is `real` (processes) or `simulation` (`--sim`)."""
         assert default_priority in PRIORITY_DEFAULT_CHOICES, default_priority
         return self.record({"type": "meta", "time": 0.0, "scenario": scenario, "seed": seed,
-                            "command": command, "default_priority": default_priority,
+                            "command": command, "mode": mode, "default_priority": default_priority,
                             "collections": collections, "peers": {str(k): v for k, v in peers.items()}})
 
     def phase(self, name: str) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Network faults act on the fault proxy of a directed link `a->b` (connections that `a` opens to `b`; bytes
 from `b` back to `a` are the proxy's downstream): `partition`, `isolate`, `link_down`, `latency`,
 `bandwidth`, `cut_after`, `timeout`, `reset`, `slice`. Process faults act through the launcher: `node_kill`,
-`node_pause`, `node_resume`, `node_restart`. `heal_all()` undoes everything still in force: toxics removed,
+`node_pause`, `node_resume`, `node_restart` (the coordinator too: `node_kill("coordinator")`). The event bus:
+`broker_outage`. `heal_all()` undoes everything still in force: toxics removed,
 links enabled, paused nodes resumed, killed nodes restarted. Every fault and heal is published
 (`fault.applied`, `fault.healed`) so the history and the report show it.
 
@@ -36,6 +37,8 @@ class ClusterLike(Protocol):
     async def node_pause(self, name: str) -> None: ...
     async def node_resume(self, name: str) -> None: ...
     async def node_restart(self, name: str) -> None: ...
+    async def broker_stop(self) -> None: ...
+    async def broker_start(self) -> None: ...
 
 
 @dataclass
@@ -203,10 +206,21 @@ class Nemesis:
         await handle.heal()
         return handle
 
+    # -- the event bus ------------------------------------------------------------------------------------
+    async def broker_outage(self) -> FaultHandle:
+        """Stop the MQTT broker: every connection drops, events published meanwhile are queued by their
+        publishers (and those in flight lost); `heal()` starts it again and the queues drain."""
+        await self.cluster.broker_stop()
+
+        async def undo() -> None:
+            await self.cluster.broker_start()
+        return self._applied("broker_outage", "broker", {}, undo)
+
     # -- healing ------------------------------------------------------------------------------------------
     async def heal_all(self) -> list[str]:
-        """Undo every fault still in force (network first, then processes); returns their ids."""
-        handles = sorted(self.active.values(), key=lambda h: h.fault.startswith("node_"))
+        """Undo every fault still in force (the broker first, then the network, then processes); returns their
+        ids."""
+        handles = sorted(self.active.values(), key=lambda h: (h.fault != "broker_outage", h.fault.startswith("node_")))
         for handle in handles:
             await handle.heal()
         return [handle.fault_id for handle in handles]

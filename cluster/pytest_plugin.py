@@ -11,6 +11,10 @@ Fixtures (they need pytest-asyncio):
   link, an MQTT broker), stopped after the test even when it fails. Options come from the `shardsim` mark.
 - `nemesis`: the `Nemesis` of that cluster; every fault still in force is healed after the test.
 - `shardsim_client`: an `aiohttp.ClientSession` with a timeout.
+- `shardsim_sim`: the same in simulation (docs/simulation.md), for one case over many seeds:
+  `shardsim_sim(case, seed=7, nodes=3)` runs `await case(cluster, nemesis)` on a fresh simulated cluster
+  (one process, virtual time, the seed replays it exactly); use it in a plain `def` test, parametrized by
+  seed. Where the simulation cannot run (Python 3.11, simloop missing) the test is skipped, saying why.
 Helpers for assertions: `wait_replicas_active` (and `replicas_active`, the same look without waiting),
 `replica_digests`, `digests_equal`.
 """
@@ -18,7 +22,7 @@ Helpers for assertions: `wait_replicas_active` (and `replicas_active`, the same 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,22 @@ async def nemesis(cluster: Cluster) -> AsyncIterator[Nemesis]:
     finally:
         with contextlib.suppress(Exception):
             await faults.heal_all()
+
+
+SimCase = Callable[[Any, Nemesis], Awaitable[Any]]
+
+
+@pytest.fixture
+def shardsim_sim(tmp_path: Path) -> Callable[..., Any]:
+    """`shardsim_sim(case, seed=1, nodes=3, **cluster_options)`: `case(cluster, nemesis)` in simulation."""
+    def run(case: SimCase, seed: int = 1, nodes: int = 3, **options: Any) -> Any:
+        from cluster.sim.support import unavailable_reason
+        reason = unavailable_reason()
+        if reason is not None:
+            pytest.skip(reason)
+        from cluster.sim.run import case_run_sim
+        return case_run_sim(case, seed, tmp_path / f"sim-seed{seed}", nodes=nodes, **options)
+    return run
 
 
 @pytest_asyncio.fixture

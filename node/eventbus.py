@@ -21,7 +21,7 @@ import asyncio
 import json
 import keyword
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,6 +45,21 @@ RESERVED_FIELDS = frozenset({"source", "kind"})
 log = logging.getLogger(__name__)
 
 Message = tuple[str, bytes]
+_client_factory: Callable[..., Any] = aiomqtt.Client
+
+
+def mqtt_client(hostname: str, port: int, **options: Any) -> aiomqtt.Client:
+    """A client of the broker at `hostname:port`, made the one way the publisher and `events_stream` make
+    theirs: aiomqtt's, or what a simulation installed instead (its in-memory bus, cluster/sim/bus.py)."""
+    client: aiomqtt.Client = _client_factory(hostname, port, **options)
+    return client
+
+
+def mqtt_client_factory_install(factory: Callable[..., Any]) -> Callable[..., Any]:
+    """Make `factory` (aiomqtt.Client's signature) what `mqtt_client` calls; returns the one it replaces."""
+    global _client_factory
+    previous, _client_factory = _client_factory, factory
+    return previous
 
 
 def topic_for(cluster: str, source: str, kind: str) -> str:
@@ -211,8 +226,8 @@ class EventPublisher:
         """One connection: drain the queue until the broker goes away (raises an MQTT error then)."""
         assert self._address is not None
         host, port = self._address
-        client = aiomqtt.Client(host, port, identifier=self._identifier, timeout=CONNECT_TIMEOUT_S,
-                                keepalive=KEEPALIVE_S, max_inflight_messages=INFLIGHT_MESSAGES_MAX)
+        client = mqtt_client(host, port, identifier=self._identifier, timeout=CONNECT_TIMEOUT_S,
+                             keepalive=KEEPALIVE_S, max_inflight_messages=INFLIGHT_MESSAGES_MAX)
         client.pending_calls_threshold = INFLIGHT_MESSAGES_MAX + 1  # a full window is normal, not a warning
         async with client:
             self._connected = True

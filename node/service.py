@@ -28,8 +28,9 @@ from node.replication.seam import ClusterSeam
 from node.settings import NodeSettings
 from node.snapshots.files import partials_clean
 from node.storage.collections import Collection, Storage
+from node.storage.operations import operation_check
 from node.storage.points import shard_read
-from node.storage.shard import version_clock
+from node.storage.shard import Shard, version_clock
 
 log = logging.getLogger("shardsim.node")
 
@@ -100,6 +101,7 @@ class Node:
             self.ready = True
             self.events.publish("node.started", peer_id=self.peer_id, name=self.name,
                                 address=f"{self.settings.host}:{self.settings.port}")
+            self.log_damage_announce()
             try:
                 yield self
             finally:
@@ -112,6 +114,24 @@ class Node:
                 for task in list(self.owned_tasks):
                     task.cancel()
         self.storage.close()
+
+    def shards_damaged(self) -> list[tuple[Collection, Shard]]:
+        """Local shards whose log held a damaged record: each kept what it had up to it and needs recovery."""
+        return [(collection, shard) for collection in self.storage.collections.values()
+                for shard in collection.shards.values() if shard.log_damage is not None]
+
+    def log_damage_announce(self) -> None:
+        """Say in the log and on the bus which shards lost records to a damaged log (a clustered node also
+        reports them to the coordinator as failed replicas, so that they are re-synced)."""
+        for collection, shard in self.shards_damaged():
+            damage = shard.log_damage
+            assert damage is not None
+            log.error("shard %s of collection `%s` needs recovery: its write-ahead log holds a record that cannot "
+                      "be applied, in %s at offset %d (%s); the shard keeps what it had up to that record, the "
+                      "damaged segments are kept aside as *.damaged", shard.shard_id, collection.name, damage.path,
+                      damage.offset, damage.reason)
+            self.events.publish("shard.log_corrupt", collection=collection.name, shard=shard.shard_id,
+                                peer=self.peer_id, file=str(damage.path), offset=damage.offset, reason=damage.reason)
 
     async def _compaction_loop(self) -> None:
         while not self.stopping.is_set():
@@ -152,6 +172,7 @@ class Node:
         version = self.version_next()
         for operation in operations.values():
             operation.insert(1, version)
+            operation_check(operation, collection.schema)  # all shards' operations before any is applied
         if self.cluster is not None:
             await self.cluster.update(collection, operations, wait)
             return version

@@ -17,6 +17,9 @@ OWNED_ELSEWHERE = {
     # a proxy's link tasks start in a protocol callback; the Proxy tracks them and `stop` cancels and awaits
     # them (cluster/proxy/proxy.py `_tasks_wait`)
     ("cluster/proxy/proxy.py", "asyncio.get_running_loop().create_task"),
+    # a simulated host's main task (its process): the SimProcess that started it stops it (cancels and awaits
+    # it) or kills it, and `SimEngine.run` awaits the runner's (cluster/sim/hosts.py, cluster/sim/engine.py)
+    ("cluster/sim/engine.py", "self.net.host(name).create_task"),
 }
 
 

@@ -76,14 +76,22 @@ class EmbeddedBroker:
         return f"mqtt://{BROKER_HOST}:{self._port}"
 
     async def __aenter__(self) -> EmbeddedBroker:
-        broker = _ClosingBroker(broker_config(self._port))
-        await broker.start()
-        self._broker = broker
-        log.info("embedded MQTT broker listening on %s", self.url)
+        await self.start()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         traceback: TracebackType | None) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Listen (again, after `stop`: a broker outage ends); `async with` does it for you."""
+        broker = _ClosingBroker(broker_config(self._port))
+        await broker.start()
+        self._broker = broker
+        log.info("embedded MQTT broker listening on %s", self.url)
+
+    async def stop(self) -> None:
+        """Stop listening and drop every connection (a broker outage, when followed by `start`)."""
         broker, self._broker = self._broker, None
         if broker is not None:
             try:

@@ -20,7 +20,7 @@ from typing import Any
 import aiomqtt
 
 from node import clock
-from node.eventbus import TOPIC_ROOT, parse_mqtt_url
+from node.eventbus import TOPIC_ROOT, mqtt_client, parse_mqtt_url
 from node.retry import Backoff
 
 MQTT_URL_DEFAULT = "mqtt://127.0.0.1:1883"
@@ -78,9 +78,9 @@ async def events_stream(mqtt_url: str, cluster: str | None = None, kinds: set[st
     failures = 0  # since the last subscription
     while True:
         try:
-            async with aiomqtt.Client(host, port, identifier=identifier, timeout=CONNECT_TIMEOUT_S,
-                                      keepalive=KEEPALIVE_S,
-                                      max_queued_incoming_messages=INCOMING_MESSAGES_MAX) as client:
+            async with mqtt_client(host, port, identifier=identifier, timeout=CONNECT_TIMEOUT_S,
+                                   keepalive=KEEPALIVE_S,
+                                   max_queued_incoming_messages=INCOMING_MESSAGES_MAX) as client:
                 await client.subscribe(topic_filter(cluster), qos=1)
                 failures = 0
                 if on_subscribed is not None:

@@ -57,18 +57,16 @@ def replay_main(args: argparse.Namespace) -> int:
         print(f"shardsim replay --sim: {reason}", file=sys.stderr)
         return 3
     progress = Progress(args.quiet)
-    say = progress.say
-    if args.sim:  # the simulated clock is virtual: print the lines without the real elapsed time
-        def say(text: str) -> None:
-            if not args.quiet:
-                print(f"[sim] {text}", flush=True)
-    say(f"schedule {args.schedule} ({schedule['name']}, seed {schedule['seed']}, "
-        f"{'simulation' if args.sim else 'real processes'})")
+    progress.say(f"schedule {args.schedule} ({schedule['name']}, seed {schedule['seed']}, "
+                 f"{'simulation' if args.sim else 'real processes'})")
+
     def on_event(event: dict[str, Any]) -> None:
         line = event_line(event)
         if line:
-            say(line)
-    result, summary = schedule_execute(schedule, args.runs_dir, args.sim, args.quiet, args.schedule, say, on_event)
+            progress.say(line)
+    # in simulation, progress and events are printed with the virtual time (cluster/sim/run.py)
+    result, summary = schedule_execute(schedule, args.runs_dir, args.sim, args.quiet, args.schedule, progress.say,
+                                       None if args.sim else on_event)
     verdict_print(result)
     if summary.cells:
         print(f"  coverage cells reached: {', '.join(summary.cells)}")

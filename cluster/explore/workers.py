@@ -43,15 +43,9 @@ EXIT_PLAN = "plan"
 
 
 def sim_unavailable() -> str | None:
-    """Why this interpreter or build cannot simulate, or None."""
-    if sys.version_info < (3, 12):
-        return (f"the simulation needs Python 3.12 or newer (simloop); this is {sys.version.split()[0]}: run it "
-                "from a 3.12+ virtual environment with shardsim installed (docs/simulation.md)")
-    try:
-        import cluster.sim.run  # noqa: F401
-    except ImportError as error:
-        return f"this build cannot simulate: {error}"
-    return None
+    """Why this interpreter cannot simulate (one sentence with what to do), or None."""
+    from cluster.sim.support import unavailable_reason
+    return unavailable_reason()
 
 
 @dataclass
@@ -67,9 +61,10 @@ class RunSummary:
     violated: list[str]
     cells: list[str]
     run_dir: str
-    seconds: float
+    seconds: float  # how long the run took by its clock: virtual seconds in simulation
     error: str | None = None
     schedule: dict[str, Any] = field(default_factory=dict)
+    wall_s: float = 0.0  # the real time the run cost
 
     @property
     def violation(self) -> str | None:
@@ -116,29 +111,25 @@ def schedule_execute(schedule: dict[str, Any], runs_dir: Path, sim: bool = False
     # a folder of its own: a simulated run names its folder by the virtual clock, the same in every replay
     options = RunOptions(runs_dir=Path(tempfile.mkdtemp(prefix=f"{schedule['name']}-", dir=runs_dir)), quiet=quiet,
                          on_event=on_event)
+    started = wall_s()
     if sim:
-        result = schedule_execute_sim(scenario, schedule["seed"], options, speak, command)
+        result = schedule_execute_sim(scenario, schedule["seed"], options, quiet, command)
     else:
         result = asyncio.run(scenario_run(scenario, schedule["seed"], options, speak, command))
-    return result, summary_of(schedule, result, "simulation" if sim else "real")
+    summary = summary_of(schedule, result, "simulation" if sim else "real")
+    summary.wall_s = round(wall_s() - started, 3)
+    return result, summary
 
 
-def schedule_execute_sim(scenario: Any, seed: int, options: RunOptions, say: Any, command: str) -> RunResult:
-    """The same `scenario_run` on a fresh simulated loop (cluster/sim, Python 3.12+)."""
+def schedule_execute_sim(scenario: Any, seed: int, options: RunOptions, quiet: bool, command: str) -> RunResult:
+    """The same `scenario_run` on a fresh simulated loop (cluster/sim/run.py, Python 3.12+); unless `quiet`,
+    progress and events are printed with the virtual time."""
     reason = sim_unavailable()
     if reason is not None:
         raise RuntimeError(reason)
-    from cluster.sim import bus, engine
-    from cluster.sim.cluster import SimCluster
-    from node import clock
-
-    loop = engine.SimEngine(seed)
-    options = dataclasses.replace(options, cluster_factory=SimCluster)
-    if "sim" in {f.name for f in dataclasses.fields(options)}:
-        options = dataclasses.replace(options, sim=True)  # type: ignore[call-arg]
-    with clock.installed(loop.runtime()), bus.installed(bus.SimBus(loop, seed)):
-        result: RunResult = loop.run(scenario_run(scenario, seed, options, say, command))
-    return result
+    from cluster.runner.cli import event_line
+    from cluster.sim.run import scenario_run_sim
+    return scenario_run_sim(scenario, seed, options, quiet, event_line, command).result
 
 
 # -- worker processes ---------------------------------------------------------------------------------------

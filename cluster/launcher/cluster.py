@@ -121,6 +121,7 @@ class Cluster:
         self.stack = contextlib.AsyncExitStack()
         self.toxiproxy: ToxiproxyClient | None = None
         self.events: EventPublisher | None = None
+        self.broker: EmbeddedBroker | None = None
         self.session: aiohttp.ClientSession | None = None
         for node in self.options.external_nodes:
             port = int(node.address.rsplit(":", 1)[1])
@@ -175,8 +176,8 @@ class Cluster:
         self.session = await self.stack.enter_async_context(
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)))
         if self.mqtt_url is None:
-            broker = await self.stack.enter_async_context(EmbeddedBroker())
-            self.mqtt_url = broker.url
+            self.broker = await self.stack.enter_async_context(EmbeddedBroker())
+            self.mqtt_url = self.broker.url
         if self.toxiproxy_url is None:
             proxy_server = await self.stack.enter_async_context(ProxyServer(port=0))
             self.toxiproxy_url = proxy_server.url
@@ -412,8 +413,24 @@ class Cluster:
     async def coordinator_restart(self) -> None:
         await self.node_restart("coordinator")
 
+    async def coordinator_kill(self) -> None:
+        await self.node_kill("coordinator")
+
     def node_paused(self, name: str) -> bool:
         return self._process(name).paused
 
     def node_alive(self, name: str) -> bool:
         return self._process(name).alive
+
+    # -- the event bus ------------------------------------------------------------------------------------
+    async def broker_stop(self) -> None:
+        """A broker outage: the embedded MQTT broker stops (every connection drops; publishers queue and retry)."""
+        if self.broker is None:
+            raise ProcessNotOwned(f"the MQTT broker at {self.mqtt_url} runs outside this launcher: stop it yourself")
+        await self.broker.stop()
+
+    async def broker_start(self) -> None:
+        """The broker is back on the same port (publishers reconnect and flush what they queued)."""
+        if self.broker is None:
+            raise ProcessNotOwned(f"the MQTT broker at {self.mqtt_url} runs outside this launcher")
+        await self.broker.start()

@@ -25,7 +25,8 @@ def verdicts_document(history: list[dict[str, Any]], results: list[CheckResult],
     """What `verdicts.json` holds: the run's identity, how it should exit, and every result."""
     meta = history_meta(history)
     kind = exit_kind or results_exit_kind(results)
-    return {"scenario": meta.get("scenario"), "seed": meta.get("seed"), "command": meta.get("command"),
+    return {"scenario": meta.get("scenario"), "seed": meta.get("seed"), "mode": meta.get("mode", "real"),
+            "command": meta.get("command"),
             "default_priority": meta.get("default_priority"), "exit_kind": kind,
             "exit_code": EXIT_CODES.get(kind, EXIT_CODES["crash"]),
             "results": [r.to_dict() for r in results]}

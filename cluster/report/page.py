@@ -63,7 +63,9 @@ def page_html(meta: dict[str, Any], timeline: Timeline, results: list[CheckResul
         f"<title>shardsim report: {escape(scenario)}</title><style>{CSS}</style></head><body>",
         f"<h1>shardsim run: {escape(scenario)} "
         f'<span class="badge {css_class}">{escape(EXIT_WORDS.get(exit_kind, exit_kind))}</span></h1>',
-        f'<div class="sub">seed <b>{escape(str(meta.get("seed", "?")))}</b> · default snapshot priority '
+        f'<div class="sub">seed <b>{escape(str(meta.get("seed", "?")))}</b> · '
+        f'{"simulated (one process, virtual time)" if meta.get("mode") == "simulation" else "real processes"}'
+        ' · default snapshot priority '
         f'<b>{escape(str(meta.get("default_priority", "?")))}</b> · {len(timeline.lanes)} replicas · '
         f"{timeline.time_end_s:.1f} s recorded</div>",
         "<div>Replay with:</div>",

@@ -1,4 +1,8 @@
-"""`shardsim run SCENARIO.py|DIR [--seed N]`: run chaos scenarios, print progress and a summary table.
+"""`shardsim run SCENARIO.py|DIR [--seed N] [--sim [--check-determinism]]`: run chaos scenarios, print progress
+and a summary table.
+
+`--sim` runs them in simulation (one process, virtual time, replayed exactly by its seed; docs/simulation.md);
+`--check-determinism` runs each twice in fresh processes and compares their histories byte for byte.
 
 Exit code: 0 every invariant held, 1 a correctness violation, 2 a liveness failure (something stuck, a
 plan that waited in vain), 3 the tool itself failed. A failure prints the seed and the command that
@@ -42,6 +46,10 @@ def run_arguments_add(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--step-delay-s", metavar="SECONDS", type=float, default=None, help="with --step: go on after this delay")
     live_page_args_add(parser, "serve the live page while it runs")
     parser.add_argument("--quiet", action="store_true", help="only the summary")
+    parser.add_argument("--sim", action="store_true",
+                        help="simulate: one process, virtual time, a seed replays the run exactly (Python 3.12+)")
+    parser.add_argument("--check-determinism", action="store_true",
+                        help="with --sim: run each scenario twice in fresh processes and compare the histories")
     external_args_add(parser)
 
 
@@ -145,8 +153,42 @@ def summary_print(results: list[RunResult]) -> None:
 
 
 def exit_code_of(results: list[RunResult]) -> int:
-    codes = [result.exit_code for result in results] or [3]
-    return min(codes, key=lambda code: EXIT_PRIORITY.get(code, 2))
+    return exit_code_of_codes([result.exit_code for result in results])
+
+
+def exit_code_of_codes(codes: list[int]) -> int:
+    """The one exit code of several runs: correctness first, then liveness, then the tool; 3 for none."""
+    return min(codes or [3], key=lambda code: EXIT_PRIORITY.get(code, 2))
+
+
+def sim_refusal(args: argparse.Namespace) -> str | None:
+    """Why `--sim` cannot run as asked (this interpreter, or an option that needs real processes), if so."""
+    from cluster.sim.support import unavailable_reason
+    reason = unavailable_reason()
+    if reason is not None:
+        return reason
+    unsupported = [flag for flag, given in (("--external", args.external), ("--ui", args.ui), ("--step", args.step))
+                   if given]
+    if unsupported:
+        return f"{', '.join(unsupported)} need real processes; run without --sim"
+    return None
+
+
+def sim_run_main(args: argparse.Namespace) -> int:
+    """`shardsim run --sim`: the simulation path of `run_main`; ends the process itself (see cluster/sim/run.py)."""
+    reason = sim_refusal(args)
+    if reason is not None:
+        print(f"shardsim run --sim: {reason}", file=sys.stderr)
+        return 3
+    from cluster.sim import run as sim_run
+    if args.check_determinism:
+        code = exit_code_of_codes(sim_run.determinism_check(args))
+    else:
+        results = sim_run.sim_main(args, verdict_print, event_line)
+        summary_print(results)
+        code = exit_code_of(results)
+    sim_run.process_end(code)
+    return code
 
 
 def run_main(args: argparse.Namespace) -> int:
@@ -155,6 +197,11 @@ def run_main(args: argparse.Namespace) -> int:
     if not args.target.exists():
         print(f"shardsim run: {args.target} does not exist", file=sys.stderr)
         return 3
+    if args.check_determinism and not args.sim:
+        print("shardsim run: --check-determinism compares simulated replays; add --sim", file=sys.stderr)
+        return 3
+    if args.sim:
+        return sim_run_main(args)
     try:
         results = asyncio.run(run_all(args))
     except KeyboardInterrupt:

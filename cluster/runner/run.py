@@ -49,6 +49,8 @@ class RunOptions:
     cluster_factory: Callable[..., Cluster] | None = None  # e.g. external mode (cluster/launcher/external.py)
     on_event: Callable[[Event], None] | None = None
     on_cluster: Callable[[Cluster], Any] | None = None
+    sim: bool = False  # a simulated run (cluster/sim): says so in the history, the report and the replay command
+    run_dir: Path | None = None  # the run folder to use instead of a new one under runs_dir
 
 
 @dataclass
@@ -65,8 +67,8 @@ class RunResult:
     error: str | None = None
 
 
-def replay_command(path: Path, seed: int) -> str:
-    return f"shardsim run {path} --seed {seed}"
+def replay_command(path: Path, seed: int, sim: bool = False) -> str:
+    return f"shardsim run {path}{' --sim' if sim else ''} --seed {seed}"
 
 
 def run_dir_for(options: RunOptions, scenario: Scenario, seed: int) -> Path:
@@ -75,7 +77,7 @@ def run_dir_for(options: RunOptions, scenario: Scenario, seed: int) -> Path:
 
 
 async def run_scenario(path: Path, seed: int, options: RunOptions, say: Callable[[str], None]) -> RunResult:
-    return await scenario_run(scenario_load(path), seed, options, say, replay_command(path, seed))
+    return await scenario_run(scenario_load(path), seed, options, say, replay_command(path, seed, options.sim))
 
 
 async def scenario_run(scenario: Scenario, seed: int, options: RunOptions, say: Callable[[str], None],
@@ -83,7 +85,7 @@ async def scenario_run(scenario: Scenario, seed: int, options: RunOptions, say: 
     """Run a scenario given as an object (a file's `SCENARIO`, or one built by a test); `command` is what
     replays it, shown with a failure."""
     started = clock.monotonic()
-    run_dir = run_dir_for(options, scenario, seed)
+    run_dir = options.run_dir or run_dir_for(options, scenario, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     error: str | None = None
     plan_failure: str | None = None
@@ -127,7 +129,8 @@ async def run_cluster(scenario: Scenario, seed: int, run_dir: Path, command: str
                      {name: {"shard_number": spec.shard_number, "replication_factor": spec.replication_factor,
                              "write_consistency_factor": spec.write_consistency_factor}
                       for name, spec in scenario.collections.items()},
-                     {str(cluster.peer_id(name)): name for name in cluster.node_names()})
+                     {str(cluster.peer_id(name)): name for name in cluster.node_names()},
+                     mode="simulation" if options.sim else "real")
         nemesis = Nemesis(cluster, nemesis_events)
         ctx = RunContext(scenario, seed, cluster, nemesis, WorkloadClient(session, history, client_events),
                          history, pump, session, run_dir, say, random.Random(seed))

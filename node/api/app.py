@@ -13,6 +13,7 @@ on SIGTERM.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -81,9 +82,14 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         return json_response(body, status=500)
 
 
+# Qdrant answers its git commit (40 hex digits); shardsim answers a stable id of the same shape, derived from
+# the Qdrant API version it speaks, so clients that check the shape work.
+ROOT_COMMIT = hashlib.sha1(f"shardsim qdrant-api {QDRANT_API_VERSION}".encode()).hexdigest()
+
+
 async def root(request: web.Request) -> web.Response:
     return json_response({"title": "qdrant - vector search engine", "version": QDRANT_API_VERSION,
-                          "commit": "shardsim"})
+                          "commit": ROOT_COMMIT})
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -20,6 +20,7 @@ from node.errors import BadRequest, FormatError, NotFound
 from node.protocol import MSGPACK_CONTENT_TYPE, TransferKey, msgpack_decode, msgpack_encode
 from node.replication.source import transfer_drive
 from node.replication.target import transfer_receive
+from node.storage.operations import operation_check
 from node.storage.points import shard_read
 
 DRIVER_STOP_TIMEOUT_S = 5.0  # a stale transfer driver stops at its next await; this bounds the wait
@@ -93,10 +94,13 @@ async def shard_apply(request: web.Request) -> web.Response:
     shard = collection.shards.get(shard_id)
     if shard is None:
         raise NotFound(f"shard {shard_id} of `{collection.name}` is not on this peer")
-    body = await msgpack_body(request)
+    body = shape_check(await msgpack_body(request), {"ops": list}, "apply request")
+    operations = body["ops"]
+    for operation in operations:  # all or nothing: every operation is checked before the first is logged
+        operation_check(operation, shard.schema)
     seq = 0
-    for operation in body["ops"]:
-        seq = await shard.apply(list(operation), durable=bool(body.get("durable")))
+    for operation in operations:
+        seq = await shard.apply(operation, durable=bool(body.get("durable")))
     return msgpack_response({"seq": seq})
 
 

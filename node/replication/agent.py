@@ -81,6 +81,11 @@ class ClusterAgent:
                     on_failure=lambda attempt, error: log.warning(
                         "coordinator not reachable yet (%s); retrying", error))
         self.node.background(self._pull_loop(), "state-pull")
+        for collection, shard in self.node.shards_damaged():  # failed replicas: Dead, then re-synced
+            damage = shard.log_damage
+            assert damage is not None
+            self.replica_report(collection.name, shard.shard_id, self.node.peer_id,
+                                f"its write-ahead log is damaged: {damage.text()}")
 
     async def stop(self) -> None:
         for task in self.drivers.values():

@@ -319,17 +319,30 @@ def snapshot_read(source: Path | bytes, check_points: bool = True) -> SnapshotCo
             raise BadInput(f"Invalid snapshot: unsupported format version {manifest.get('format_version')}")
         kind = manifest.get("kind")
         if kind == "shard":
-            shards = {int(manifest["shard_id"]): shard_content(files, "", manifest, check_points)}
+            shards = {shard_id_check(manifest.get("shard_id")): shard_content(files, "", manifest, check_points)}
         elif kind == "collection":
             shards = {}
-            for shard_id in manifest.get("shards", []):
-                prefix = f"{int(shard_id)}/"
+            listed = manifest.get("shards", [])
+            if type(listed) is not list or len(set(map(shard_id_check, listed))) != len(listed):
+                raise BadInput("Invalid snapshot: its manifest's `shards` is not a list of distinct shard ids")
+            for shard_id in listed:
+                prefix = f"{shard_id}/"
                 if prefix + MANIFEST not in by_name:
                     raise CorruptSnapshot(f"Invalid snapshot: shard {shard_id} is missing from the archive")
-                shards[int(shard_id)] = shard_content(files, prefix, files.json(prefix + MANIFEST), check_points)
+                shard_manifest_value = files.json(prefix + MANIFEST)
+                if shard_manifest_value.get("shard_id") != shard_id:
+                    raise BadInput(f"Invalid snapshot: the data under {prefix} is of shard "
+                                   f"{shard_manifest_value.get('shard_id')!r}")
+                shards[shard_id] = shard_content(files, prefix, shard_manifest_value, check_points)
         else:
             raise BadInput(f"Invalid snapshot: unknown kind {kind!r}")
         return SnapshotContent(manifest, shards)
+
+
+def shard_id_check(value: Any) -> int:
+    if type(value) is not int or value < 0:
+        raise BadInput(f"Invalid snapshot: shard id {value!r} is not a non-negative integer")
+    return value
 
 
 def shard_content(files: Members, prefix: str, manifest: dict[str, Any], check_points: bool) -> ShardContent:

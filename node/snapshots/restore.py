@@ -39,7 +39,7 @@ from node.protocol import PRIORITIES
 from node.service import LockKey, Node
 from node.snapshots.files import file_sha256, snapshot_path
 from node.snapshots.format import SnapshotContent, snapshot_read
-from node.storage.collections import Collection
+from node.storage.collections import Collection, ShardData, config_from_request
 from node.storage.vectors import VectorSpec
 
 TEMP_DIR = ".incoming"
@@ -198,45 +198,85 @@ def compatible(collection: Collection, config: dict[str, Any]) -> None:
                        "shard_number differ")
 
 
-def vectors_differ(mine: dict[str, Any], theirs: dict[str, Any]) -> bool:
-    """Whether a snapshot's dense or sparse vectors differ from the collection's (names, sizes, distances)."""
-    return VectorSpec.from_config(mine) != VectorSpec.from_config(theirs)
+def vectors_differ(mine: dict[str, Any], theirs: Any) -> bool:
+    """Whether a snapshot's dense or sparse vectors differ from the collection's (names, sizes, distances); a
+    snapshot's config that does not parse differs."""
+    try:
+        return VectorSpec.from_config(mine) != VectorSpec.from_config(theirs)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return True
+
+
+def shards_data(content: SnapshotContent, shard_ids: list[int]) -> dict[int, ShardData]:
+    return {shard_id: ShardData(int(content.shards[shard_id].manifest.get("last_seq", 0)),
+                                content.shards[shard_id].points, content.shards[shard_id].tombstones,
+                                str(content.shards[shard_id].manifest["digest"]))
+            for shard_id in shard_ids}
 
 
 async def content_apply(node: Node, collection: Collection, content: SnapshotContent,
                         shard_ids: list[int]) -> None:
-    """Swap the snapshot's data into the given local shards (each rebuilt aside, then renamed)."""
-    for shard_id in shard_ids:
-        shard_content = content.shards[shard_id]
-        async with node.lock(LockKey.shard_data(collection.name, shard_id)):
-            await asyncio.to_thread(collection.shard_replace, shard_id,
-                                    int(shard_content.manifest.get("last_seq", 0)), shard_content.points,
-                                    shard_content.tombstones, str(shard_content.manifest["digest"]))
+    """Swap the snapshot's data into the given local shards, all or none, even across a crash: every shard
+    is built aside, then one committed swap puts them all in place (node/storage/swaps.py)."""
+    data = shards_data(content, shard_ids)
+    async with contextlib.AsyncExitStack() as locks:
+        for shard_id in sorted(shard_ids):
+            await locks.enter_async_context(node.lock(LockKey.shard_data(collection.name, shard_id)))
+        prepared = await asyncio.to_thread(collection.shards_prepare, data)
+        marker = collection.shards_swap(prepared, data)
+        await asyncio.to_thread(collection.shards_swap_finish, marker)
+
+
+def snapshot_config(content: SnapshotContent, every_shard: bool) -> dict[str, Any]:
+    """The collection config of a collection snapshot, checked as create-collection checks a request, and
+    its shards checked against it: none beyond `shard_number`, and (`every_shard`, a standalone node) every
+    one it promises present. Raises BadInput before anything is written."""
+    if content.manifest.get("kind") != "collection":
+        raise BadInput("Invalid snapshot: a shard snapshot cannot recover a whole collection")
+    given = content.manifest.get("config")
+    if not isinstance(given, dict):
+        raise BadInput("Invalid snapshot: its manifest holds no collection config")
+    try:
+        config = config_from_request(given)
+    except NodeError as error:
+        raise BadInput(f"Invalid snapshot: its collection config is not valid: {error.message}") from None
+    promised = set(range(config["shard_number"]))
+    beyond = sorted(set(content.shards) - promised)
+    if beyond:
+        raise BadInput(f"Invalid snapshot: it holds shards {beyond}, its config has shard_number "
+                       f"{config['shard_number']}")
+    missing = sorted(promised - set(content.shards))
+    if every_shard and missing:
+        raise BadInput(f"Invalid snapshot: no data for shards {missing} (a standalone node needs every shard)")
+    for shard_id, shard in sorted(content.shards.items()):  # each shard's manifest holds the config it was made with
+        shard_config = shard.manifest.get("config")
+        if shard_config is not None and vectors_differ(config, shard_config):
+            raise BadInput(f"Invalid snapshot: the vectors config of shard {shard_id} differs from its collection's")
+    return config
 
 
 async def collection_recover(node: Node, name: str, path: Path, checksum: str | None, priority: str | None,
                              swapped: bool) -> None:
+    """Recover a collection from a snapshot file: wholly or not at all (a refused snapshot changes nothing;
+    a new collection is built whole aside, an existing one has all its shards swapped in one step)."""
     actual = await asyncio.to_thread(checksum_verify, path, checksum, swapped)
     content = await asyncio.to_thread(snapshot_read, path)
-    if content.manifest.get("kind") != "collection":
-        raise BadInput("Invalid snapshot: a shard snapshot cannot recover a whole collection")
-    config = content.manifest["config"]
+    config = snapshot_config(content, every_shard=node.cluster is None)
+    priority = priority or node.settings.default_priority
     if name in node.storage.collections:
-        compatible(node.storage.get(name), config)
+        collection = node.storage.get(name)
+        compatible(collection, config)
+        if node.cluster is not None:
+            await node.cluster.collection_recover(collection, content, priority)
+        else:
+            await content_apply(node, collection, content, sorted(content.shards))
     elif node.cluster is not None:
         await node.cluster.collection_create(name, config)
+        await node.cluster.collection_recover(node.storage.get(name), content, priority)
     else:
-        node.storage.create(name, config, local_shards=list(range(config["shard_number"])))
-    collection = node.storage.get(name)
-    priority = priority or node.settings.default_priority
-    if node.cluster is not None:
-        await node.cluster.collection_recover(collection, content, priority)
-    else:
-        missing = [s for s in range(collection.shard_number) if s not in content.shards]
-        if missing:
-            raise BadInput(f"Invalid snapshot: no local data for shards {missing} (a standalone node needs "
-                           f"every shard)")
-        await content_apply(node, collection, content, sorted(content.shards))
+        data = shards_data(content, sorted(content.shards))
+        staging = await asyncio.to_thread(node.storage.collection_build, name, config, data)
+        node.storage.collection_install(name, config, staging, data)
     node.events.publish("snapshot.recovered", collection=name, shard=None, name=path.name, checksum=actual,
                         priority=priority, size=path.stat().st_size)
 
@@ -247,8 +287,9 @@ async def shard_recover(node: Node, collection: Collection, shard_id: int, path:
     content = await asyncio.to_thread(snapshot_read, path)
     if shard_id not in content.shards:
         raise BadInput(f"Invalid snapshot: it has no data for shard {shard_id}")
-    snapshot_config = content.shards[shard_id].manifest.get("config") or {}
-    if snapshot_config.get("vectors") is not None and vectors_differ(collection.config, snapshot_config):
+    shard_config = content.shards[shard_id].manifest.get("config") or {}
+    if not isinstance(shard_config, dict) or (
+            shard_config.get("vectors") is not None and vectors_differ(collection.config, shard_config)):
         raise BadInput("Snapshot is not compatible with existing collection: vectors config differs")
     priority = priority or node.settings.default_priority
     if node.cluster is not None:

@@ -40,8 +40,15 @@ from node.protocol import (
     payload_sorted,
     point_content,
 )
-from node.storage.operations import Operation, operation_check, point_changes
-from node.storage.wal import Wal
+from node.storage.operations import (
+    MalformedOperation,
+    Operation,
+    OperationSchema,
+    log_record_check,
+    operation_check,
+    point_changes,
+)
+from node.storage.wal import LogDamage, LogDamaged, Wal, damage_marker_read, damage_marker_write
 
 BASE_FILE = "points.msgpack"
 BASE_MAGIC = b"SSBASE2\n"
@@ -236,10 +243,13 @@ class ShardView:
 class Shard:
     """The local data of one shard. Create with `Shard.open(directory, ...)`."""
 
-    def __init__(self, directory: Path, collection: str, shard_id: int) -> None:
+    def __init__(self, directory: Path, collection: str, shard_id: int,
+                 schema: OperationSchema | None = None) -> None:
         self.directory = directory
         self.collection = collection
         self.shard_id = shard_id
+        self.schema = schema or OperationSchema()
+        self.log_damage: LogDamage | None = None  # records lost to a damaged log: this replica needs recovery
         self.packed: dict[PointId, Content] = {}  # each point's canonical bytes
         self.versions: dict[PointId, int] = {}
         self.points = Records(self.packed, self.versions)
@@ -259,9 +269,12 @@ class Shard:
         self.version_last = max(self.version_last, max(points.versions, default=0))
 
     @classmethod
-    def open(cls, directory: Path, collection: str, shard_id: int) -> Shard:
+    def open(cls, directory: Path, collection: str, shard_id: int, schema: OperationSchema | None = None
+             ) -> Shard:
         directory.mkdir(parents=True, exist_ok=True)
-        shard = cls(directory, collection, shard_id)
+        for leftover in directory.glob("*.tmp"):  # a base file or damage mark cut short by a crash
+            leftover.unlink()
+        shard = cls(directory, collection, shard_id, schema)
         if (directory / BASE_FILE).exists():
             header, points = base_read(directory / BASE_FILE)
             shard._points_set(points)
@@ -269,20 +282,49 @@ class Shard:
             shard.tombstones = dict(header.get("tombstones") or {})
             shard.seq = int(header["seq"])
         shard.wal = Wal(directory)
-        for record in shard.wal.records():
-            seq, operation = record[0], record[1:]
-            if seq > shard.seq:
-                shard._apply_memory(operation)
-                shard.seq = seq
-                shard.version_last = max(shard.version_last, operation[1])
+        shard._replay()
         return shard
+
+    def _replay(self) -> None:
+        """Apply the log's records past the base file. A record that cannot be read or applied (a damaged
+        disk: nothing invalid is ever appended) ends the replay: the shard keeps what it had up to it, and
+        `_log_damage_settle` makes that state durable and marks the shard as needing recovery."""
+        assert self.wal is not None
+        self.log_damage = damage_marker_read(self.directory)
+        try:
+            for path, offset, record in self.wal.records():
+                if type(record) is list and record and type(record[0]) is int and 0 < record[0] <= self.seq:
+                    continue  # covered by the base file
+                try:
+                    log_record_check(record, self.schema)
+                    self._apply_memory(record[1:])
+                except (MalformedOperation, ValueError, TypeError, KeyError) as error:
+                    raise LogDamaged(LogDamage(path, offset, f"a record that cannot be applied ({error})")) from error
+                self.seq = record[0]
+                self.version_last = max(self.version_last, record[2])
+        except LogDamaged as error:
+            self._log_damage_settle(error.damage)
+
+    def _log_damage_settle(self, damage: LogDamage) -> None:
+        """Keep the shard as replayed up to the damaged record: mark it, write it whole as the base file, and
+        set the damaged segment and later ones aside, so that new writes survive the next start."""
+        assert self.wal is not None
+        damage_marker_write(self.directory, damage)
+        header = {"collection": self.collection, "shard_id": self.shard_id, "seq": self.seq,
+                  "tombstones": self.tombstones}
+        ids = list(self.packed)
+        base_write(self.directory / BASE_FILE, header,
+                   PointSet(ids, [self.packed[i] for i in ids], [self.versions[i] for i in ids]))
+        self.wal.segments_set_aside(damage.path)
+        directory_fsync(self.directory)
+        self.log_damage = damage
 
     @classmethod
     def adopt(cls, directory: Path, collection: str, shard_id: int, seq: int, points: PointSet,
-              tombstones: dict[PointId, int], digest: str) -> Shard:
+              tombstones: dict[PointId, int], digest: str, schema: OperationSchema | None = None) -> Shard:
         """Open a shard just built aside from verified content (`shard_build_aside`, renamed into place),
         taking the points' bytes from memory and the digest from the verified manifest: nothing decoded."""
-        shard = cls(directory, collection, shard_id)
+        shard = cls(directory, collection, shard_id, schema)
         shard._points_set(points)
         shard.tombstones = dict(tombstones)
         shard._digest = digest
@@ -356,9 +398,9 @@ class Shard:
 
     async def apply(self, operation: Operation, durable: bool) -> int:
         """Apply one update `[kind, version, data]`: check, WAL append, memory, hooks; fsync when `durable`.
-        A malformed operation raises BadInput before anything is written."""
+        A malformed operation raises MalformedOperation (400) before anything is written."""
         assert self.wal is not None, "shard is closed"
-        operation_check(operation)
+        operation_check(operation, self.schema)
         seq = self.seq + 1
         self.wal.append([seq, *operation])
         self._apply_memory(operation)
@@ -411,20 +453,10 @@ def shard_build_aside(directory: Path, collection: str, shard_id: int, seq: int,
                PointSet.from_records(points))
 
 
-def shard_directory_swap(live: Path, prepared: Path) -> None:
-    """Replace `live` by `prepared` with renames; `shard_directory_repair` finishes a swap cut by a crash."""
-    old = live.with_name(live.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if live.exists():
-        os.replace(live, old)
-    os.replace(prepared, live)
-    directory_fsync(live.parent)
-    shutil.rmtree(old, ignore_errors=True)
-
 
 def shard_directory_repair(live: Path) -> None:
-    """At start-up: put back a shard whose swap was interrupted, and remove half-built ones."""
+    """At start-up: put back a shard whose swap (node/storage/swaps.py) was cut before it committed, and remove
+    half-built ones."""
     old = live.with_name(live.name + ".old")
     if not live.exists() and old.exists():
         os.replace(old, live)

@@ -2,15 +2,19 @@
 
 Durability model: a record is on disk once `sync()` returned (fsync, group-committed: concurrent writers
 share one fsync). Nothing written without a sync is promised to survive `kill -9`. Replay stops at the first
-incomplete record, so a torn tail left by a crash is ignored. Compaction rotates to a new segment, writes
-the shard's base file, then deletes the old segments (`segments_drop_before`).
+incomplete record of a segment, so a torn tail left by a crash is ignored. Bytes that are no msgpack at all
+raise `LogDamaged` with the file and the offset of the record (the shard decides what to do, see
+node/storage/shard.py). Compaction rotates to a new segment, writes the shard's base file, then deletes the
+old segments (`segments_drop_before`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,8 @@ import msgpack
 
 SEGMENT_PREFIX = "wal-"
 SEGMENT_SUFFIX = ".log"
+DAMAGED_SUFFIX = ".damaged"  # a segment set aside after a damaged record: kept to look at, never replayed
+DAMAGE_MARKER = "log-damage.json"  # the shard lost records to a damaged log and needs recovery
 
 
 def segment_paths(directory: Path) -> list[tuple[int, Path]]:
@@ -29,16 +35,60 @@ def segment_paths(directory: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def records_read(path: Path) -> Iterator[list[Any]]:
-    """Every complete record of one segment file; a torn tail is skipped."""
+@dataclass(frozen=True)
+class LogDamage:
+    """Where a log holds a record that cannot be read or applied, and why."""
+    path: Path
+    offset: int
+    reason: str
+
+    def text(self) -> str:
+        return f"{self.path} at offset {self.offset}: {self.reason}"
+
+
+class LogDamaged(Exception):
+    def __init__(self, damage: LogDamage) -> None:
+        super().__init__(damage.text())
+        self.damage = damage
+
+
+def records_read(path: Path) -> Iterator[tuple[int, Any]]:
+    """Every complete record of one segment file with its offset; a torn tail (an incomplete last record)
+    is skipped; bytes that are not msgpack raise LogDamaged."""
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=1 << 30)
+    offset = 0
     with path.open("rb") as file:
         while chunk := file.read(1 << 20):
-            unpacker.feed(chunk)
             try:
-                yield from unpacker
-            except (msgpack.ExtraData, ValueError, msgpack.UnpackException):
-                return
+                unpacker.feed(chunk)
+                for record in unpacker:
+                    yield offset, record
+                    offset = unpacker.tell()
+            except (ValueError, msgpack.UnpackException) as error:
+                reason = f"not a msgpack record ({type(error).__name__}: {error})".replace(" ()", "")
+                raise LogDamaged(LogDamage(path, offset, reason)) from error
+
+
+def damage_marker_write(directory: Path, damage: LogDamage) -> None:
+    """Record (fsynced) that this shard's log was damaged: the mark stays until the shard's directory is
+    replaced by a recovery or a transfer, so it is reported at every start until then."""
+    temporary = directory / (DAMAGE_MARKER + ".tmp")
+    with temporary.open("w") as file:
+        json.dump({"file": str(damage.path), "offset": damage.offset, "reason": damage.reason}, file)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, directory / DAMAGE_MARKER)
+
+
+def damage_marker_read(directory: Path) -> LogDamage | None:
+    path = directory / DAMAGE_MARKER
+    if not path.exists():
+        return None
+    try:
+        value = json.loads(path.read_text())
+        return LogDamage(Path(value["file"]), int(value["offset"]), str(value["reason"]))
+    except (ValueError, KeyError, TypeError) as error:
+        return LogDamage(path, 0, f"the damage mark itself is unreadable ({error})")
 
 
 class Wal:
@@ -65,9 +115,11 @@ class Wal:
         path = self.directory / f"{SEGMENT_PREFIX}{number:08d}{SEGMENT_SUFFIX}"
         return path.open("ab", buffering=0)
 
-    def records(self) -> Iterator[list[Any]]:
+    def records(self) -> Iterator[tuple[Path, int, Any]]:
+        """Every record of every segment in order, with its file and offset (see `records_read`)."""
         for _, path in segment_paths(self.directory):
-            yield from records_read(path)
+            for offset, record in records_read(path):
+                yield path, offset, record
 
     def append(self, record: list[Any]) -> None:
         data = msgpack.packb(record, use_bin_type=True)
@@ -108,6 +160,20 @@ class Wal:
         for segment, path in segment_paths(self.directory):
             if segment < number:
                 path.unlink(missing_ok=True)
+
+    def segments_set_aside(self, first: Path) -> list[Path]:
+        """After a damaged record in segment `first` (whose content the base file now covers up to it): set
+        it and every later segment but the open one aside (`.damaged`), and drop the earlier ones."""
+        first_number = next(number for number, path in segment_paths(self.directory) if path == first)
+        moved = []
+        for number, path in segment_paths(self.directory):
+            if first_number <= number < self.segment_number:
+                target = path.with_name(path.name + DAMAGED_SUFFIX)
+                os.replace(path, target)
+                moved.append(target)
+        self.segments_drop_before(first_number)
+        self.size_bytes = sum(path.stat().st_size for _, path in segment_paths(self.directory))
+        return moved
 
     def close(self) -> None:
         self._file.close()

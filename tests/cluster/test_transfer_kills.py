@@ -15,6 +15,7 @@ import pytest
 
 from cluster.events.recorder import Recorder
 from cluster.launcher import Cluster
+from node.retry import wait_until
 from tests.cluster.helpers import (
     ClusterApi,
     Writer,
@@ -23,7 +24,6 @@ from tests.cluster.helpers import (
     replica_map,
     rules_of,
     wait_converged,
-    wait_true,
 )
 
 PHASE_PAUSE_S = 2.0
@@ -79,7 +79,7 @@ async def writer_after_restart(api: ClusterApi, nodes: list[str]) -> None:
     async def acknowledged() -> bool:
         status, _ = await api.upsert(nodes[-1], "c", points_make(range(5_000, 5_020), tag="after"))
         return status == 200
-    await wait_true(acknowledged, 20.0, "a write through the restarted target is acknowledged")
+    await wait_until(acknowledged, 20.0, what="a write through the restarted target is acknowledged")
     for node in nodes:
         status, reply = await api.upsert(node, "c", points_make(range(6_000, 6_020), tag=node))
         assert status == 200, reply

@@ -108,3 +108,19 @@ async def test_kill_after_acknowledged_writes_loses_nothing(node: NodeProcess, c
         extra = points_make(range(first_id, first_id + 10), size=8)
         await client.points_upsert("docs", extra)
         expected.update(points_expected(extra))
+
+
+async def test_a_compaction_cut_by_a_kill_leaves_no_temporary_base_file(node: NodeProcess,
+                                                                        client: NodeClient) -> None:
+    """What a compaction killed mid-write leaves (its half-written base file under a temporary name) is
+    removed at start-up, and the shard is read from its last complete base file and log."""
+    await client.collection_create("docs", size=8)
+    points = points_make(range(300), size=8)
+    await client.points_upsert("docs", points)
+    node.kill()
+    leftover = node.data_dir / "collections" / "docs" / "shards" / "0" / "points.msgpack.tmp"
+    leftover.write_bytes(b"SSBASE2\n half written")
+    node.start()
+    await client.reconnect()
+    assert not leftover.exists()
+    assert await client.points_all("docs") == points_expected(points)

@@ -4,8 +4,9 @@
 Source facts: Qdrant's validating `Json` extractor (actix-web-validator 7) builds actix's `JsonBody` with
 `ctype_required = false`, so a JSON body is read whatever its Content-Type, or with none; its limit is
 `service.max_request_size_mb`, 32 MiB (`src/actix/mod.rs`), so a 2 MiB body is an ordinary one; serde_json
-has no NaN or Infinity tokens (400, the data unchanged); serde reads `1e39` into an f32 as infinity (`as`
-cast), the point is stored (200) and serde_json writes a non-finite float as `null`.
+has no NaN or Infinity tokens (400, the data unchanged). serde reads `1e39` into an f32 as infinity (`as`
+cast) and Qdrant stores the point (200), after which scores against it are not JSON; shardsim differs on
+purpose and refuses a vector value outside float32 with 400 (README, "Where shardsim differs from Qdrant").
 """
 
 from __future__ import annotations
@@ -64,13 +65,16 @@ async def test_nan_and_infinity_are_refused_and_nothing_is_written(client: NodeC
     assert await client.points_all("docs") == before
 
 
-@pytest.mark.xfail(reason="vector values are parsed in node/storage/points.py, the qnode-data branch's: a value "
-                          "outside float32 is still a 500 (OverflowError) here", strict=False)
-async def test_a_vector_value_beyond_float32_is_stored_as_qdrant_stores_it(client: NodeClient) -> None:
+async def test_a_vector_value_beyond_float32_is_refused_and_nothing_is_written(client: NodeClient) -> None:
+    """A deliberate difference from Qdrant (which stores infinity): a client error, in Qdrant's envelope."""
     await client.collection_create("docs")
-    status, reply = await raw_call(client, "PUT", "/collections/docs/points?wait=true",
-                                   b'{"points": [{"id": 1, "vector": [1e39, 0.5, 0.5, 0.5]}]}', {})
-    assert status == 200, reply
-    status, reply = await raw_call(client, "GET", "/collections/docs/points/1", b"", {})
-    assert status == 200, reply
-    assert reply["result"]["vector"][0] is None  # infinity (or NaN once normalised) is written as null
+    await client.points_upsert("docs", points_make(range(3)))
+    before = await client.points_all("docs")
+    for body in (b'{"points": [{"id": 1, "vector": [1e39, 0.5, 0.5, 0.5]}]}',
+                 b'{"points": [{"id": 9, "vector": [0.5, 0.5, 0.5, -3.5e38]}]}',
+                 b'{"batch": {"ids": [9], "vectors": [[0.5, 1e39, 0.5, 0.5]]}}'):
+        status, reply = await raw_call(client, "PUT", "/collections/docs/points?wait=true", body, {})
+        assert status == 400, reply
+        assert set(reply) == {"status", "time"} and isinstance(reply["time"], float), reply
+        assert reply["status"]["error"].startswith("Wrong input: ") and "float32" in reply["status"]["error"], reply
+    assert await client.points_all("docs") == before

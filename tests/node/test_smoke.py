@@ -12,6 +12,7 @@ async def test_root_health_and_sigterm(node: NodeProcess) -> None:
             assert response.status == 200
             assert body["version"].startswith("1.")
             assert "qdrant" in body["title"]
+            assert len(body["commit"]) == 40 and int(body["commit"], 16) >= 0  # a commit id's shape
         for path in ("/healthz", "/readyz", "/livez"):
             async with session.get(f"{node.url}{path}") as response:
                 assert response.status == 200

@@ -15,9 +15,10 @@ import pytest
 from node.errors import BadInput
 from node.protocol import point_content, shard_digest, sparse_pack, vector_pack
 from node.snapshots.format import FORMAT_VERSION, shard_manifest, shard_tar_chunks, snapshot_read
+from node.storage.operations import OperationSchema, operation_check
 from node.storage.shard import Shard, record_decode, version_clock
 from node.storage.vectors import VectorSpec, float32_shortest, vectors_out, vectors_parse
-from node.storage.wal import segment_paths
+from node.storage.wal import DAMAGE_MARKER, segment_paths
 
 LEGACY_SNAPSHOT = Path(__file__).parent / "data" / "legacy-format2.snapshot"
 VERSION_BASE = version_clock()
@@ -34,8 +35,8 @@ def shards_closed() -> Iterator[None]:
         OPENED.pop().close()
 
 
-def shard_open(path: Path) -> Shard:
-    shard = Shard.open(path, "docs", 0)
+def shard_open(path: Path, schema: OperationSchema | None = None) -> Shard:
+    shard = Shard.open(path, "docs", 0, schema)
     OPENED.append(shard)
     return shard
 
@@ -139,6 +140,71 @@ async def test_malformed_operations_never_enter_the_wal(tmp_path: Path, operatio
     assert shard.seq == 1 and sum(path.stat().st_size for _, path in segment_paths(shard.directory)) == wal_bytes
     shard.close()
     assert shard_open(tmp_path / "0").seq == 1
+
+
+SCHEMA = OperationSchema(SPEC)
+IDS = {"ids": [1]}
+
+
+@pytest.mark.parametrize("operation, words", [
+    (["upsert", 1, [[1, {"image": vector_pack([1.0, 2.0, 3.0])}, {}]]], "vector `image` of point 1 has 12 bytes, "
+                                                                        "expected 8 (2 float32 values)"),
+    (["upsert", 1, [[1, vector_pack([1.0, 2.0]), {}]]], "the unnamed vector of point 1 is not in the collection"),
+    (["upsert", 1, [[1, {"picture": vector_pack([1.0, 2.0])}, {}]]], "vector `picture` of point 1 is not in"),
+    (["upsert", 1, [[1, {"words": vector_pack([1.0])}, {}]]], "vector `words` of point 1 is sparse"),
+    (["upsert", 1, [[1, {"image": sparse_pack([1, 2], [0.5, 0.5])}, {}]]], "vector `image` of point 1 is dense"),
+    (["upsert", 1, [[1, {"words": [vector_pack([0.0]), b""]}, {}]]], "bytes of equal length"),
+    (["upsert", 1, [[1, {"words": [sparse_pack([3], [0.5])[0] * 2, vector_pack([0.5, 0.5])]}, {}]]],
+     "indices that repeat"),
+    (["upsert", 1, [[1, {"words": [sparse_pack([9], [0.5])[0] + sparse_pack([2], [0.5])[0],
+                                   vector_pack([0.5, 0.5])]}, {}]]], "not in ascending order"),
+    (["upsert", 1, [[1, {}, None]]], "the payload of point 1 must be an object"),
+    (["upsert", 1, [["6C9B5D8E-0F3A-4B2C-9D1E-7A8B9C0D1E2F", {}, {}]]], "is not an unsigned 64-bit integer or a UUID"),
+    (["update_vectors", 1, [[1, {"text": vector_pack([1.0, 2.0])}]]], "vector `text` of point 1 has 8 bytes"),
+    (["update_vectors", 1, [[1 << 64, {}]]], "point id 18446744073709551616 is not"),
+    (["delete_vectors", 1, {**IDS, "names": ["image", "nope"]}], "vector `nope` is not in the collection"),
+    (["delete_vectors", 1, {"ids": "1", "names": []}], "the point ids must be a list"),
+    (["overwrite_payload", 1, [[1, {"a": 1}]]], "data must be an object with `ids`"),
+    (["set_payload", 1, {**IDS, "payload": {"a": 1}, "key": 5}], "key 5 must be text"),
+    (["set_payload", 1, [[1, ["a"]]]], "the payload of point 1 must be an object"),
+    (["clear_payload", 1, [1]], "data must be an object with `ids`"),
+    (["delete_payload", 1, {**IDS, "keys": "a"}], "`keys` must be a list of key paths"),
+    (["delete", 1 << 64, [1]], "version 18446744073709551616 is not an unsigned 64-bit integer"),
+])
+def test_every_kind_is_checked_against_the_collection(operation: list[Any], words: str) -> None:
+    with pytest.raises(BadInput) as raised:
+        operation_check(operation, SCHEMA)
+    assert words in raised.value.message
+
+
+@pytest.mark.parametrize("operation", [
+    ["upsert", 1, [[1, named([1.0, 2.0], {7: 0.5, 2: 0.25}), {"a": 1}], [2, {}, {}],
+                   ["0b6f5b2e-3d4c-4e58-9a3b-2f1d9c8e7a60", {"text": vector_pack([1.0, 2.0, 3.0])}, {}]]],
+    ["update_vectors", 1, [[1, {"words": sparse_pack([], [])}]]],
+    ["delete_vectors", 1, {**IDS, "names": ["image", "words"]}],
+    ["set_payload", 1, {**IDS, "payload": {"a": 1}, "key": "b[0].c"}],
+    ["set_payload", 1, [[1, {"a": 1}]]],  # a format-2 log's form
+    ["overwrite_payload", 1, {**IDS, "payload": {}, "key": None}],
+    ["delete_payload", 1, {**IDS, "keys": ["a", "b.c"]}],
+    ["clear_payload", 1, IDS],
+    ["delete", 1, [1, "0b6f5b2e-3d4c-4e58-9a3b-2f1d9c8e7a60"]],
+])
+def test_well_formed_operations_of_every_kind_pass(operation: list[Any]) -> None:
+    operation_check(operation, SCHEMA)
+
+
+async def test_a_format_2_log_replays_and_a_record_wrong_for_the_collection_is_damage(tmp_path: Path) -> None:
+    """A record the collection's vectors refuse ends replay like any damage; the old set_payload form does not."""
+    shard = shard_open(tmp_path / "0", SCHEMA)
+    await shard.apply(["upsert", VERSION_BASE + 1, [[1, named([1.0, 2.0]), {"a": 1}]]], durable=True)
+    await shard.apply(["set_payload", VERSION_BASE + 2, [[1, {"b": 2}]]], durable=True)
+    shard.wal.append([3, "upsert", VERSION_BASE + 3, [[2, {"image": vector_pack([1.0])}, {}]]])  # type: ignore[union-attr]
+    await shard.apply(["upsert", VERSION_BASE + 4, [[3, named([5.0, 6.0]), {}]]], durable=True)
+    shard.close()
+    reopened = shard_open(tmp_path / "0", SCHEMA)
+    assert reopened.points[1][1] == {"a": 1, "b": 2} and set(reopened.points) == {1}
+    assert reopened.log_damage is not None and "vector `image` of point 2 has 4 bytes" in reopened.log_damage.reason
+    assert (reopened.directory / DAMAGE_MARKER).exists()
 
 
 def test_snapshot_round_trip_with_named_and_sparse_vectors(tmp_path: Path) -> None:

@@ -197,15 +197,17 @@ def node_cases(snapshots_dir: Path, collection_snapshot: str) -> list[Case]:
              "Bad request: Malformed read request: expected an object", msgpack_encode([1, 2]), MSGPACK),
         Case("internal-read-missing-ids", "POST", "/internal/collections/docs/shards/0/read", 400,
              "Bad request: Malformed read request: KeyError: 'ids'", msgpack_encode({"kind": "retrieve"}), MSGPACK),
-        Case("internal-apply-not-a-map", "POST", "/internal/collections/docs/shards/0/apply", 400, "...",
-             msgpack.packb([1, 2, 3]), MSGPACK),
+        Case("internal-apply-not-a-map", "POST", "/internal/collections/docs/shards/0/apply", 400,
+             "Bad request: Malformed apply request: expected an object", msgpack.packb([1, 2, 3]), MSGPACK),
+        Case("internal-apply-bogus-op", "POST", "/internal/collections/docs/shards/0/apply", 400,
+             "Wrong input: Malformed shard operation: unknown kind 'bogus-op', expected one of ...",
+             msgpack.packb({"ops": [["bogus-op", 1, []]], "durable": True}), MSGPACK),
         Case("internal-state-standalone", "POST", "/internal/cluster/state", 405,
              "Qdrant is running in standalone mode", b'{"version": NaN}'),
     ]
 
 
 CASE_NAMES = [case.name for case in node_cases(Path("/s"), "x.snapshot")]
-XFAIL = {"internal-apply-not-a-map": "the apply route's body check is the durability branch's (issue 14 item 2)"}
 
 
 @pytest.fixture(scope="module")
@@ -255,8 +257,7 @@ async def sent_and_judged(session: aiohttp.ClientSession, target: Target, case: 
     assert after.files == before.files, f"{case.name} touched files: {set(after.files.items()) ^ set(before.files.items())}"
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xfail(reason=XFAIL[name], strict=False))
-                                  if name in XFAIL else name for name in CASE_NAMES])
+@pytest.mark.parametrize("name", CASE_NAMES)
 async def test_hostile_request_is_refused_and_changes_nothing(session: aiohttp.ClientSession, target: Target,
                                                               name: str) -> None:
     cases = {case.name: case for case in node_cases(target.node.data_dir / "snapshots", target.collection_snapshot)}
