@@ -92,7 +92,8 @@ def explore_arguments_add(parser: argparse.ArgumentParser) -> None:
     amount.add_argument("--budget", metavar="TIME", type=duration_s, default=None,
                         help="run schedules until this much time passed (90s, 10m, 1h)")
     parser.add_argument("--until-covered", metavar="K", type=int, default=None,
-                        help="stop once every reachable cell was reached K times (within --seeds/--budget)")
+                        help="stop once every reachable cell was reached K times (within --seeds or --budget; "
+                             "alone, within an hour)")
     parser.add_argument("--workers", metavar="K", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--seed", metavar="S", type=int, default=1, help="the first seed (default 1)")
     parser.add_argument("--size", metavar="STEPS", type=int, default=None,

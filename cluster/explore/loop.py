@@ -24,6 +24,7 @@ from cluster.explore.schedule import schedule_save
 from cluster.explore.workers import RunSummary, WorkerPool, deadline_of, wall_s
 
 SEEDS_DEFAULT = 20
+UNTIL_COVERED_BUDGET_S = 3600.0
 
 
 @dataclass
@@ -81,6 +82,8 @@ def explore(seeds: int | None, budget_s: float | None, until_covered: int | None
     the coverage of all the runs before it."""
     exploration = Exploration(explore_folder(runs_dir, sim), sim)
     limit = seeds if seeds is not None else (None if budget_s is not None or until_covered else SEEDS_DEFAULT)
+    if limit is None and budget_s is None:
+        budget_s = UNTIL_COVERED_BUDGET_S  # some reachable cells may be out of this build's reach
     total = str(limit) if limit is not None else "?"
     deadline = exploration.started_s + budget_s if budget_s is not None else None
     seed = first_seed
