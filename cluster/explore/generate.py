@@ -167,8 +167,8 @@ def schedule_generate(seed: int, coverage: CoverageMap | None = None, size: int 
         builder.steps.insert(rng.randrange(len(builder.steps) + 1), {"op": "create_collection",
                                                                      "collection": made["name"]})
     workload = {"load": rng.choice([100, 200, 400, 800]), "writers": rng.choice([1, 1, 2]),
-                "batch": rng.choice([1, 3, 5]), "interval_ms": rng.choice([50, 100, 200]),
-                "overwrites": rng.random() < 0.5, "deletes": rng.random() < 0.2, "reads": rng.random() < 0.3}
+                "batch": rng.choice([1, 3, 5]), "interval_ms": rng.choice([100, 200, 300]),
+                "overwrites": rng.random() < 0.4, "deletes": rng.random() < 0.2, "reads": rng.random() < 0.2}
     timed = [fault_for(rng, rng.choice(["latency", "bandwidth", "kill_target", "pause_source", "partition",
                                         "link_down", "coordinator_restart", "broker_outage"]), "between")
              for _ in range(rng.choice([0, 0, 0, 1, 2]))]

@@ -34,7 +34,7 @@ from cluster.explore.faults import Fault, FaultSkipped, Roles, fault_apply, phas
 from cluster.runner.context import RunContext, ScenarioError
 from cluster.runner.events import Event, Trigger
 from cluster.runner.scenario import CollectionSpec
-from node.protocol import ReplicaState
+from node.protocol import ReplicaState, cluster_info_replicas
 
 SETTLE_S = 30.0
 TRANSFER_END_S = 90.0
@@ -309,7 +309,7 @@ class Explore:
                 info = await self.ctx.cluster_info(name)
                 if info["shard_transfers"]:
                     return False
-                states = await self.ctx.replicas(name)
+                states = cluster_info_replicas(info)
                 if any(st != ReplicaState.ACTIVE for peers in states.values() for st in peers.values()):
                     return False
             return True

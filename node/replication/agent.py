@@ -252,35 +252,45 @@ class ClusterAgent:
             raise ServiceError(f"only {applied} of {required} required replicas of shard {shard_id} "
                                f"confirmed the update")
         failed = {peer: failure for peer, failure in zip(targets, failures, strict=True) if failure is not None}
-        if failed:
-            await self.failures_confirm(collection.name, shard_id, failed, replicas)
-        if not any(ok and replicas[peer] == ReplicaState.ACTIVE.value for peer, ok in zip(targets, results,
-                                                                                       strict=True)):
+        refusal = await self.failures_confirm(collection.name, shard_id, failed, replicas) if failed else None
+        if refusal is None and not any(ok and replicas[peer] == ReplicaState.ACTIVE.value
+                                       for peer, ok in zip(targets, results, strict=True)):
             # Qdrant's rule: a Partial target alone does not make an update durable, since a failed transfer
             # re-syncs it from an Active replica and its copy is lost (issue 14, transfer torture)
+            refusal = f"shard {shard_id}: {self.states_text(replicas)}"
+        if refusal is not None:
+            await self.appliers_outdate(collection.name, shard_id, [p for p, ok in zip(targets, results, strict=True)
+                                                                     if ok])
             raise ServiceError(f"Failed to apply operation to at least one `Active` replica. Consistency of "
-                               f"this update is not guaranteed. Please retry. (shard {shard_id}: "
-                               f"{self.states_text(replicas)})")
+                               f"this update is not guaranteed. Please retry. ({refusal})")
 
     async def failures_confirm(self, name: str, shard_id: int, failed: dict[int, str],
-                               replicas: dict[int, str]) -> None:
+                               replicas: dict[int, str]) -> str | None:
         """Before acknowledging an update some replicas failed: wait until the coordinator took the failure
-        reports into account, and refuse the acknowledgement if no replica that
-        applied the update is still Active. Otherwise a symmetric partition loses it: both sides report
-        each other, the coordinator marks the first reported Dead and refuses the second (never the last
-        Active replica), and the side marked Dead acknowledged a write that its re-sync then erases
-        (found by the explorer: scenarios/found/symmetric_partition_write.py)."""
+        reports into account; why the acknowledgement must be refused if no replica that applied the update
+        is still Active (else None). Otherwise a symmetric partition loses it: both sides report each other,
+        the coordinator marks the first reported Dead and refuses the second (never the last Active replica),
+        and the side marked Dead acknowledged a write that its re-sync then erases (found by the explorer:
+        scenarios/found/symmetric_partition_write.py)."""
         answered = await asyncio.gather(*(self.replica_failure_confirm(name, shard_id, peer, reason)
                                           for peer, reason in failed.items()))
         now = self.replicas(name, shard_id)
         still_active = [p for p, st in replicas.items() if p not in failed and st == ReplicaState.ACTIVE.value
                         and now.get(p) == ReplicaState.ACTIVE.value]
-        if not all(answered) or not still_active:
-            raise ServiceError(f"Failed to apply operation to at least one `Active` replica. Consistency of this "
-                               f"update is not guaranteed. Please retry. (shard {shard_id}: the failure of "
-                               f"{', '.join(self.peer_name(p) for p in failed)} was "
-                               f"{'taken' if all(answered) else 'not yet taken'} into account; now "
-                               f"{self.states_text(now)})")
+        if all(answered) and still_active:
+            return None
+        return (f"shard {shard_id}: the failure of {', '.join(self.peer_name(p) for p in failed)} was "
+                f"{'taken' if all(answered) else 'not yet taken'} into account; now {self.states_text(now)}")
+
+    async def appliers_outdate(self, name: str, shard_id: int, appliers: list[int]) -> None:
+        """An update refused after some replicas applied it: those still taking updates but not Active (a
+        transfer's Partial target) now hold what no Active replica holds, and would become Active with it when
+        their transfer finishes. They are reported failed (the transfer is aborted and they are re-synced), so
+        that the replicas converge (found by the explorer: scenarios/found/partial_target_kept_refused_write.py)."""
+        now = self.replicas(name, shard_id)
+        outdated = [p for p in appliers if now.get(p) in UPDATABLE_STATES and now.get(p) != ReplicaState.ACTIVE.value]
+        await asyncio.gather(*(self.replica_failure_confirm(name, shard_id, peer, "it applied an update that no "
+                                                            "Active replica applied") for peer in outdated))
 
     async def replica_failure_confirm(self, name: str, shard_id: int, peer: int, reason: str) -> bool:
         """Report a failed replica and wait until this node applied the coordinator's answer; False if the
