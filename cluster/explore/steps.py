@@ -39,7 +39,8 @@ from node.protocol import ReplicaState, cluster_info_replicas
 SETTLE_S = 30.0
 TRANSFER_END_S = 90.0
 FAULT_HEAL_WAIT_S = 30.0
-OPERATION_TRIES = 3
+OPERATION_TRIES = 5
+RETRY_PAUSE_S = 0.5
 CREATE_S = 60.0
 SPARSE_DIMENSIONS = 64
 PROCESS_WRITERS, PROCESS_OVERWRITER, PROCESS_DELETER, PROCESS_READER = 100, 900, 910, 920
@@ -286,13 +287,23 @@ class Explore:
 
     # -- the cluster ----------------------------------------------------------------------------------------
     async def cluster_call(self, node: str, path: str, body: Any, timeout_s: float = 30.0) -> tuple[int | None, Any]:
-        """(status, body) of a cluster API call; status None when the answer never came."""
-        try:
-            async with self.ctx.session.request("POST", f"{self.ctx.node_url(node)}{path}", json=body,
-                                                timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
-                return response.status, await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            return None, str(error)
+        """(status, body) of a cluster API call sent to `node`, or to the other nodes in turn when it cannot be
+        reached (killed, paused); status None when no answer came."""
+        answer: tuple[int | None, Any] = (None, "no node answered")
+        for name in [node, *(n for n in self.ctx.cluster.node_names() if n != node)]:
+            try:
+                async with self.ctx.session.request("POST", f"{self.ctx.node_url(name)}{path}", json=body,
+                                                    timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
+                    return response.status, await response.json(content_type=None)
+            except aiohttp.ClientConnectorError as error:
+                answer = (None, str(error))  # refused before anything was sent: another node may take it
+            except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+                return None, str(error)  # sent, the answer lost: it may have been applied
+        return answer
+
+    async def retry_pause(self, attempt: int) -> None:
+        """Between tries of a refused operation: the cluster may need a moment (a node restarting)."""
+        await asyncio.sleep(RETRY_PAUSE_S * attempt)
 
     async def replicas(self, collection: str) -> dict[int, dict[int, str]]:
         try:
@@ -303,9 +314,11 @@ class Explore:
     async def settle(self, timeout_s: float = SETTLE_S) -> None:
         """Wait until no transfer runs and every replica is Active (bounded; a wait in vain is logged)."""
         async def settled() -> bool:
-            for name, spec in self.ctx.scenario.collections.items():
-                if not spec.created_in_setup and name not in self.acknowledged:
-                    continue  # not created yet
+            names = [name for name, spec in self.ctx.scenario.collections.items()
+                     if spec.created_in_setup or name in self.acknowledged]  # the others are not created yet
+            if not await self.ctx.coordinator_settled(names):
+                return False
+            for name in names:
                 info = await self.ctx.cluster_info(name)
                 if info["shard_transfers"]:
                     return False
@@ -363,6 +376,8 @@ class Explore:
         """A move or a replicate with its phase-keyed faults (and a user abort), once the cluster settled."""
         ctx = self.ctx
         for attempt in range(1, OPERATION_TRIES + 1):
+            if attempt > 1:
+                await self.retry_pause(attempt)
             await self.settle()
             peers = await self.transfer_peers(collection, shard, source_index, target_index)
             if peers is None:
@@ -372,6 +387,8 @@ class Explore:
             started = await self.transfer_run(kind, collection, shard, source, target, faults, abort_at, stream_kb_s)
             if started:
                 return
+        if kind == "replicate":  # the replica count the checkers expect depends on it
+            raise ScenarioError(f"replicate of shard {shard} of {collection} refused {OPERATION_TRIES} times")
         ctx.log(f"{kind} of shard {shard} of {collection} skipped: refused {OPERATION_TRIES} times")
 
     async def transfer_run(self, kind: str, collection: str, shard: int, source: int, target: int,
@@ -440,6 +457,8 @@ class Explore:
     async def drop(self, collection: str, shard: int, replica: int = 0) -> None:
         """Drop a replica (index into the shard's replicas by peer id), retried after settling if refused."""
         for attempt in range(1, OPERATION_TRIES + 1):
+            if attempt > 1:
+                await self.retry_pause(attempt)
             await self.settle()
             replicas = sorted((await self.replicas(collection)).get(shard, {}))
             if not replicas:
@@ -448,11 +467,12 @@ class Explore:
             status, body = await self.cluster_call(self.ctx.name_of(peer), f"/collections/{collection}/cluster",
                                                    {"drop_replica": {"shard_id": shard, "peer_id": peer}})
             self.ctx.log(f"drop {self.ctx.name_of(peer)}'s replica of {collection}/{shard}: HTTP {status}")
-            if status == 200:
-                await self.settle()
+            if status == 200 or status is None and peer not in (await self.replicas(collection)).get(shard, {}):
+                await self.settle()  # done (when the answer was lost, the replica is gone all the same)
                 return
             self.ctx.log(f"drop refused (try {attempt}): {body}")
-        self.ctx.log(f"drop of a replica of {collection}/{shard} skipped")
+        raise ScenarioError(f"no replica of shard {shard} of {collection} could be dropped in {OPERATION_TRIES} tries "
+                            "(the replica count the checkers expect depends on it)")
 
     async def restart(self, node: int) -> None:
         names = self.ctx.cluster.node_names()

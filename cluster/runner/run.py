@@ -181,6 +181,8 @@ async def settle(ctx: RunContext, grace_s: float) -> None:
     """Wait until no transfer runs and every replica is Active, and the event bus has caught up (every
     transfer it announced has ended), or the grace period ends."""
     async def settled() -> bool:
+        if not await ctx.coordinator_settled(list(ctx.scenario.collections)):
+            return False  # a node's view may be behind the coordinator's (an isolated node answers from its own)
         for name in ctx.scenario.collections:
             info = await ctx.cluster_info(name)
             if info["shard_transfers"]:
