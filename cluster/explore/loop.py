@@ -76,10 +76,11 @@ def explore_folder(runs_dir: Path, sim: bool) -> Path:
 
 def explore(seeds: int | None, budget_s: float | None, until_covered: int | None, workers: int, first_seed: int,
             size: int | None, runs_dir: Path, sim: bool, say: Any, env: dict[str, str] | None = None,
-            stop_at_finding: bool = False) -> Exploration:
+            stop_at_finding: bool | set[str] = False) -> Exploration:
     """Run the exploration (no shrinking); `say` gets one line per run. With one worker the sequence of
     schedules is a function of the first seed (in simulation, of the code too): each schedule is drawn with
-    the coverage of all the runs before it."""
+    the coverage of all the runs before it. `stop_at_finding`: stop at the first violation (True), or at the
+    first violation of one of these invariants (a set of checker names)."""
     exploration = Exploration(explore_folder(runs_dir, sim), sim)
     limit = seeds if seeds is not None else (None if budget_s is not None or until_covered else SEEDS_DEFAULT)
     if limit is None and budget_s is None:
@@ -94,7 +95,9 @@ def explore(seeds: int | None, budget_s: float | None, until_covered: int | None
             return False
         if deadline is not None and wall_s() >= deadline:
             return False
-        if stop_at_finding and exploration.findings:
+        if stop_at_finding is True and exploration.findings:
+            return False
+        if isinstance(stop_at_finding, set) and stop_at_finding & set(exploration.findings):
             return False
         return not (until_covered and exploration.coverage.covered(until_covered))
 
