@@ -31,7 +31,7 @@ INVARIANTS = {  # what each plant breaks, as the checkers name it
     "snapshot_priority_keeps_others": {"replicas_converge", "priority_oracle"},
     "aborted_replicate_left_recovery": {"nothing_stuck"},
     "abort_keeps_move_target": {"no_extra_replicas"},
-    "move_keeps_source": {"no_extra_replicas", "replicas_converge"},  # the node drops the kept source's data
+    "move_keeps_source": {"no_extra_replicas", "replicas_converge"},
     "recovery_skips_checksum": {"snapshot_integrity"},
 }
 
