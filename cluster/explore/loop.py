@@ -46,6 +46,9 @@ class Exploration:
             self.coverage.planned_add(schedule_targets(summary.schedule))
         else:
             self.unjudged.append(summary)
+            target = self.folder / "unjudged" / f"{summary.exit_kind}-seed{summary.seed}.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            schedule_save(summary.schedule, target)
         if judged and violation is not None:
             self.findings.setdefault(violation, []).append(summary)
             target = self.folder / "findings" / f"{violation}-seed{summary.seed}.json"

@@ -487,9 +487,12 @@ class Explore:
 
         async def created() -> bool:
             node = self.node_any(ctx.rng)
-            async with ctx.session.put(f"{ctx.node_url(node)}/collections/{collection}", json=spec.body(),
-                                       timeout=aiohttp.ClientTimeout(total=15)) as response:
-                return response.status in (200, 409)
+            try:
+                async with ctx.session.put(f"{ctx.node_url(node)}/collections/{collection}", json=spec.body(),
+                                           timeout=aiohttp.ClientTimeout(total=15)) as response:
+                    return response.status in (200, 409)
+            except (aiohttp.ClientError, TimeoutError):
+                return False  # that node is down or cut off: another try, maybe on another node
         try:
             await ctx.wait_condition(created, CREATE_S, f"collection {collection} to be created")
         except ScenarioError:
