@@ -25,6 +25,9 @@ class Command:
 
 COMMANDS = (
     Command("run", "cluster.runner.cli", "run chaos scenarios (a file or a folder) and write their reports"),
+    Command("replay", "cluster.explore.cli", "run one schedule (JSON, format 1) with the usual report"),
+    Command("explore", "cluster.explore.cli", "generate schedules from seeds, run and judge them, map the "
+                                              "coverage, shrink what fails"),
     Command("up", "cluster.launcher.cli", "start a local cluster (or join one), print its endpoints, run until "
                                           "Ctrl-C"),
     Command("ui", "cluster.ui.server", "serve the live web page of a cluster, from its events"),

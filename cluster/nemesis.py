@@ -2,7 +2,7 @@
 
 Network faults act on the fault proxy of a directed link `a->b` (connections that `a` opens to `b`; bytes
 from `b` back to `a` are the proxy's downstream): `partition`, `isolate`, `link_down`, `latency`,
-`bandwidth`, `cut_after`, `reset`, `slice`. Process faults act through the launcher: `node_kill`,
+`bandwidth`, `cut_after`, `timeout`, `reset`, `slice`. Process faults act through the launcher: `node_kill`,
 `node_pause`, `node_resume`, `node_restart` (the coordinator too: `node_kill("coordinator")`). The event bus:
 `broker_outage`. `heal_all()` undoes everything still in force: toxics removed,
 links enabled, paused nodes resumed, killed nodes restarted. Every fault and heal is published
@@ -157,6 +157,10 @@ class Nemesis:
     async def cut_after(self, a: str, b: str, bytes_count: int) -> FaultHandle:
         """Close each a->b connection after `bytes_count` bytes came back from b."""
         return await self._toxic("cut_after", a, b, "limit_data", {"bytes": bytes_count})
+
+    async def timeout(self, a: str, b: str, timeout_ms: int = 0) -> FaultHandle:
+        """Stop every byte from b back to a; close the connection after `timeout_ms` (0: hold it open)."""
+        return await self._toxic("timeout", a, b, "timeout", {"timeout": timeout_ms})
 
     async def reset(self, a: str, b: str, timeout_ms: int = 0) -> FaultHandle:
         return await self._toxic("reset", a, b, "reset_peer", {"timeout": timeout_ms})

@@ -8,7 +8,8 @@
   the one clock and random source (`node.clock`, pure, so that a simulation replaces time and randomness of
   every process in one place), the name of the host that logs (`node.logs`, pure, so that hosts sharing
   a process in a simulation tell their log lines apart), and the HTTP rules every shardsim server shares
-  (`node.jsonwire`: JSON as serde_json reads and writes it; `node.apikey`: Qdrant's API-key check), pure.
+  (`node.jsonwire`: JSON as serde_json reads and writes it; `node.apikey`: Qdrant's API-key check), pure,
+  and the registry of planted bugs (`node.plant`), which the coordinator's rules read as the node does.
 - No import cycle, counting imports inside functions (they run too, only later) and the packages whose
   `__init__` an import runs first. Imports under `if TYPE_CHECKING:` never run and are left out.
 - No folder holds more than about ten modules, and every package says what it owns in its docstring.
@@ -22,12 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("node", "cluster")
 CLUSTER_MAY_IMPORT_FROM_NODE = {"node", "node.protocol", "node.eventbus", "node.retry", "node.settings_args",
-                                "node.clock", "node.logs", "node.jsonwire", "node.apikey"}
+                                "node.clock", "node.logs", "node.jsonwire", "node.apikey", "node.plant"}
 # a simulation runs the node in its own process, as the launcher runs `python -m node`: its boot module alone
 # may import the node's entry points (the app and the settings its command line gives)
 SIM_BOOT = "cluster.sim.hosts"
 SIM_BOOT_MAY_IMPORT_FROM_NODE = {"node.api", "node.api.app", "node.settings"}
-MODULES_PER_FOLDER_MAX = 11
+MODULES_PER_FOLDER_MAX = 12  # cluster/checkers: one module per invariant (8), the oracle's model, rules and types, the result
 
 
 def module_paths() -> dict[str, Path]:

@@ -28,7 +28,7 @@ def commands(chapter: Path) -> list[tuple[str, int, list[str]]]:
 
 
 def test_every_chapter_has_commands_with_claims() -> None:
-    assert len(CHAPTERS) == 5
+    assert len(CHAPTERS) == 6
     for chapter in CHAPTERS:
         assert commands(chapter), f"{chapter.name} has no runnable command"
         assert "## Predict" in chapter.read_text(), f"{chapter.name} does not ask for a prediction"
@@ -42,6 +42,9 @@ CASES = [(chapter.name, command, code, claims) for chapter in CHAPTERS for comma
 def test_tutorial_command(chapter: str, command: str, code: int, claims: list[str], tmp_path: Path) -> None:
     command = command.replace("shardsim run ", f"shardsim run --runs-dir {tmp_path} ", 1)
     command = command.replace("shardsim demo", f"shardsim demo --out {tmp_path}", 1)
+    command = command.replace("shardsim replay ", f"shardsim replay --runs-dir {tmp_path} ", 1)
+    command = command.replace("shardsim explore ", f"shardsim explore --runs-dir {tmp_path} --found-dir "
+                                                   f"{tmp_path / 'found'} ", 1)
     result = subprocess.run(["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=240,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdin=subprocess.DEVNULL)
     output = result.stdout + result.stderr

@@ -20,6 +20,7 @@ from cluster.checkers import (
     replicas_converge,
     replication_factor,
     snapshot_integrity,
+    transfer_retries,
 )
 from cluster.checkers.oracle_model import oracle_predict
 from cluster.checkers.oracle_types import Prediction
@@ -35,6 +36,7 @@ CHECKERS: dict[str, Checker] = {
     "no_extra_replicas": no_extra_replicas.check,
     "snapshot_integrity": snapshot_integrity.check,
     "priority_oracle": priority_oracle.check,
+    "transfer_retries": transfer_retries.check,
 }
 
 

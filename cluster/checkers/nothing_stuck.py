@@ -3,11 +3,14 @@
 Transfers come from the bus events: a `transfer.started` for (collection, shard, from, to) is open until a
 `transfer.finished` or `transfer.aborted` for the same key, considering only events recorded before the
 `final replicas` observation. Replica states come from that observation. This is the liveness verdict:
-a cluster that never settles fails here even if no data was lost.
+a cluster that never settles fails here even if no data was lost. A broker outage may swallow a
+transfer's end event; such a transfer is not held open when its target ended neither in Recovery nor in
+Partial (`end_events_maybe_lost` in the details).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from cluster.checkers.result import CheckResult
@@ -31,6 +34,26 @@ def transfers_open(history: list[dict[str, Any]], time_until_s: float) -> list[d
     return list(open_transfers.values())
 
 
+def events_maybe_lost(history: list[dict[str, Any]], transfers: list[dict[str, Any]],
+                      final: dict[str, Any]) -> list[dict[str, Any]]:
+    """Open transfers whose end event a broker outage may have swallowed (an event the broker took just
+    before it stopped is lost): one started before an outage ended, whose target is not left in Recovery or
+    Partial at the final observation (a transfer really still running keeps its target there)."""
+    applied = [t for t, event in history_events(history, "fault.applied") if event.get("fault") == "broker_outage"]
+    healed = [t for t, event in history_events(history, "fault.healed") if event.get("fault") == "broker_outage"]
+    if not applied:
+        return []
+    outage_end = max(healed) if len(healed) >= len(applied) else math.inf
+    lost = []
+    for transfer in transfers:
+        target = (final.get(str(transfer.get("collection")), {}).get(str(transfer.get("shard")), {})
+                  .get(str(transfer.get("to"))) or {})
+        if float(transfer.get("time", 0.0)) <= outage_end and \
+                target.get("state") not in (ReplicaState.RECOVERY, ReplicaState.PARTIAL):
+            lost.append(transfer)
+    return lost
+
+
 def check(history: list[dict[str, Any]]) -> CheckResult:
     finals = history_finals(history, "replicas")
     if not finals:
@@ -39,7 +62,9 @@ def check(history: list[dict[str, Any]]) -> CheckResult:
     transfers = transfers_open(history, float(final.get("time", 0.0)))
     replicas = {f"{c}/{s}/{p}": r.get("state") for c, shards in (final["value"] or {}).items()
                 for s, peers in shards.items() for p, r in peers.items() if r.get("state") != ReplicaState.ACTIVE}
-    details = {"transfers_open": transfers, "replicas_not_active": replicas}
+    lost = events_maybe_lost(history, transfers, final["value"] or {})
+    transfers = [t for t in transfers if t not in lost]
+    details = {"transfers_open": transfers, "replicas_not_active": replicas, "end_events_maybe_lost": lost}
     if transfers or replicas:
         parts = [f"{len(transfers)} transfers still open"] if transfers else []
         parts += [f"{len(replicas)} replicas not Active"] if replicas else []

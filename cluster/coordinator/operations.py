@@ -14,6 +14,7 @@ from typing import Any
 
 from cluster.coordinator.placement import placement
 from cluster.coordinator.state import ClusterState
+from node.plant import planted
 from node.protocol import UPDATABLE_STATES, ReplicaState, TransferKey
 
 
@@ -161,7 +162,7 @@ def transfer_finish(state: ClusterState, transfer: dict[str, Any]) -> None:
     state.replica_set(name, shard, target, ReplicaState.ACTIVE, "transfer.finished",
                       f"transfer of shard {shard} from {state.peer_name(source)} finished: "
                       f"{state.peer_name(target)}'s replica is Active")
-    if not transfer["sync"]:
+    if not transfer["sync"] and not planted("move_keeps_source"):  # plant: move_keeps_source
         state.replica_set(name, shard, source, None, "transfer.move_source_dropped",
                           f"shard {shard} moved to {state.peer_name(target)}: the source replica on "
                           f"{state.peer_name(source)} is removed")
@@ -173,8 +174,9 @@ def transfer_abort(state: ClusterState, transfer: dict[str, Any], reason: str) -
     state.transfer_remove(transfer)
     if state.collection(name) is None:
         return
-    if transfer["sync"]:
-        state.replica_set(name, shard, target, ReplicaState.DEAD, "transfer.aborted.sync_target_dead",
+    if transfer["sync"] or planted("abort_keeps_move_target"):  # plant: abort_keeps_move_target
+        left = ReplicaState.RECOVERY if planted("aborted_replicate_left_recovery") else ReplicaState.DEAD  # plant
+        state.replica_set(name, shard, target, left, "transfer.aborted.sync_target_dead",
                           f"transfer of shard {shard} to {state.peer_name(target)} aborted ({reason}): "
                           f"the replicate target is marked Dead and will be re-synced by automatic recovery")
     else:

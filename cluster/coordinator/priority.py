@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from cluster.coordinator.operations import replica_dead, transfer_abort, transfer_start
 from cluster.coordinator.state import ClusterState
+from node.plant import planted
 from node.protocol import ReplicaState, SnapshotPriority
 
 
@@ -67,7 +68,7 @@ def shard_recovered(state: ClusterState, name: str, shard: int, peer: int, prior
     elif priority == SnapshotPriority.SNAPSHOT:
         state.replica_set(name, shard, peer, ReplicaState.ACTIVE, "priority.snapshot",
                           f"priority=snapshot: {who}'s recovered replica of shard {shard} is Active")
-        for other in others:
+        for other in [] if planted("snapshot_priority_keeps_others") else others:  # plant
             replica_dead(state, name, shard, other, "priority.snapshot.others_dead",
                          f"priority=snapshot: other Active replicas of shard {shard} marked Dead, they will be "
                          f"re-synced from {who}")

@@ -112,6 +112,30 @@ class RunContext:
         await self.api("POST", self.name_of(source), f"/collections/{collection}/cluster", {
             "replicate_shard": {"shard_id": shard, "from_peer_id": source, "to_peer_id": target}})
 
+    async def coordinator_state(self) -> dict[str, Any]:
+        """The cluster state as its one writer has it (`GET {coordinator}/internal/state`): a node's view may be
+        behind (a node just isolated keeps answering from what it last saw)."""
+        try:
+            async with self.session.get(f"{self.cluster.coordinator_url}/internal/state",
+                                        timeout=aiohttp.ClientTimeout(total=5)) as response:
+                if response.status != 200:
+                    raise ScenarioError(f"the coordinator answered HTTP {response.status} for its state")
+                return dict(await response.json(content_type=None))
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            raise ScenarioError(f"the coordinator's state could not be read: {error}") from error
+
+    async def coordinator_settled(self, collections: list[str]) -> bool:
+        """Whether the coordinator has no transfer of these collections running and all their replicas Active."""
+        state = await self.coordinator_state()
+        if any(transfer.get("collection") in collections for transfer in state.get("transfers", [])):
+            return False
+        for name in collections:
+            collection = state.get("collections", {}).get(name)
+            if collection is None or any(st != ReplicaState.ACTIVE for replicas in collection["shards"].values()
+                                         for st in replicas.values()):
+                return False
+        return True
+
     async def coordinator_settings(self, **settings: Any) -> None:
         async with self.session.put(f"{self.cluster.coordinator_url}/internal/settings", json=settings,
                                     timeout=aiohttp.ClientTimeout(total=10)) as response:

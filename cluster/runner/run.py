@@ -147,6 +147,8 @@ async def phases_run(ctx: RunContext, options: RunOptions, say: Callable[[str], 
     if scenario.settings:
         await ctx.coordinator_settings(**scenario.settings)
     for name, spec in scenario.collections.items():
+        if not spec.created_in_setup:
+            continue
         await ctx.api("PUT", ctx.random_node(), f"/collections/{name}", spec.body())
         await ctx.wait_replicas_active(name)
     say("setup done; running the plan")
@@ -180,6 +182,8 @@ async def settle(ctx: RunContext, grace_s: float) -> None:
     """Wait until no transfer runs and every replica is Active, and the event bus has caught up (every
     transfer it announced has ended), or the grace period ends."""
     async def settled() -> bool:
+        if not await ctx.coordinator_settled(list(ctx.scenario.collections)):
+            return False  # a node's view may be behind the coordinator's (an isolated node answers from its own)
         for name in ctx.scenario.collections:
             info = await ctx.cluster_info(name)
             if info["shard_transfers"]:

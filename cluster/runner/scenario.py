@@ -30,6 +30,7 @@ class CollectionSpec:
     write_consistency_factor: int = 1
     vector_size: int = 8
     distance: str = "Cosine"
+    created_in_setup: bool = True  # False: the plan creates it (the runner still observes and judges it)
 
     def body(self) -> dict[str, Any]:
         return {"vectors": {"size": self.vector_size, "distance": self.distance},

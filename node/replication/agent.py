@@ -46,6 +46,7 @@ COORDINATOR_WAIT_S = 30.0  # how long a starting node waits for the coordinator,
 COORDINATOR_WAIT = Backoff.fixed(0.5)
 REPORT_ATTEMPTS = 10  # a failed replica is reported this many times at most, waiting 0.2 s, 0.4 s, ... 3 s
 REPORT_BACKOFF = Backoff(first_s=0.2, factor=2.0, max_s=3.0)
+REPORT_CONFIRM_TIMEOUT_S = 5.0  # an update waits this long for the coordinator to take a failure report
 COORDINATOR_CHANGE_TIMEOUT_S = 60.0  # a change waits for the nodes' acks (and, in step mode, for a person)
 TRANSFER_INFO_TIMEOUT_S = 1.0  # live transfer comments for cluster info; the view's copy past this
 PEER_READY_TIMEOUT_S = 1.0  # telemetry: a peer that does not answer /readyz within this is not responsive
@@ -247,40 +248,90 @@ class ClusterAgent:
         if len(targets) < required:
             raise NotEnoughReplicas(f"{len(targets)} of {required} required replicas of shard {shard_id} "
                                     f"can take updates ({self.states_text(replicas)})")
-        results = await asyncio.gather(*(self.replica_apply(collection, shard_id, peer, operation, wait)
-                                         for peer in targets))
+        failures = await asyncio.gather(*(self.replica_apply(collection, shard_id, peer, operation, wait)
+                                          for peer in targets))
+        results = [failure is None for failure in failures]
         applied = sum(1 for ok in results if ok)
         if applied < required:
+            for peer, failure in zip(targets, failures, strict=True):
+                if failure is not None:
+                    self.replica_report(collection.name, shard_id, peer, failure)
             raise ServiceError(f"only {applied} of {required} required replicas of shard {shard_id} "
                                f"confirmed the update")
-        if not any(ok and replicas[peer] == ReplicaState.ACTIVE.value for peer, ok in zip(targets, results,
-                                                                                       strict=True)):
+        failed = {peer: failure for peer, failure in zip(targets, failures, strict=True) if failure is not None}
+        refusal = await self.failures_confirm(collection.name, shard_id, failed, replicas) if failed else None
+        if refusal is None and not any(ok and replicas[peer] == ReplicaState.ACTIVE.value
+                                       for peer, ok in zip(targets, results, strict=True)):
             # Qdrant's rule: a Partial target alone does not make an update durable, since a failed transfer
             # re-syncs it from an Active replica and its copy is lost (issue 14, transfer torture)
+            refusal = f"shard {shard_id}: {self.states_text(replicas)}"
+        if refusal is not None:
+            await self.appliers_outdate(collection.name, shard_id, [p for p, ok in zip(targets, results, strict=True)
+                                                                     if ok])
             raise ServiceError(f"Failed to apply operation to at least one `Active` replica. Consistency of "
-                               f"this update is not guaranteed. Please retry. (shard {shard_id}: "
-                               f"{self.states_text(replicas)})")
+                               f"this update is not guaranteed. Please retry. ({refusal})")
+
+    async def failures_confirm(self, name: str, shard_id: int, failed: dict[int, str],
+                               replicas: dict[int, str]) -> str | None:
+        """Before acknowledging an update some replicas failed: wait until the coordinator took the failure
+        reports into account; why the acknowledgement must be refused if no replica that applied the update
+        is still Active (else None). Otherwise a symmetric partition loses it: both sides report each other,
+        the coordinator marks the first reported Dead and refuses the second (never the last Active replica),
+        and the side marked Dead acknowledged a write that its re-sync then erases (found by the explorer:
+        scenarios/found/symmetric_partition_write.py)."""
+        answered = await asyncio.gather(*(self.replica_failure_confirm(name, shard_id, peer, reason)
+                                          for peer, reason in failed.items()))
+        now = self.replicas(name, shard_id)
+        still_active = [p for p, st in replicas.items() if p not in failed and st == ReplicaState.ACTIVE.value
+                        and now.get(p) == ReplicaState.ACTIVE.value]
+        if all(answered) and still_active:
+            return None
+        return (f"shard {shard_id}: the failure of {', '.join(self.peer_name(p) for p in failed)} was "
+                f"{'taken' if all(answered) else 'not yet taken'} into account; now {self.states_text(now)}")
+
+    async def appliers_outdate(self, name: str, shard_id: int, appliers: list[int]) -> None:
+        """An update refused after some replicas applied it: those still taking updates but not Active (a
+        transfer's Partial target) now hold what no Active replica holds, and would become Active with it when
+        their transfer finishes. They are reported failed (the transfer is aborted and they are re-synced), so
+        that the replicas converge (found by the explorer: scenarios/found/partial_target_kept_refused_write.py)."""
+        now = self.replicas(name, shard_id)
+        outdated = [p for p in appliers if now.get(p) in UPDATABLE_STATES and now.get(p) != ReplicaState.ACTIVE.value]
+        await asyncio.gather(*(self.replica_failure_confirm(name, shard_id, peer, "it applied an update that no "
+                                                            "Active replica applied") for peer in outdated))
+
+    async def replica_failure_confirm(self, name: str, shard_id: int, peer: int, reason: str) -> bool:
+        """Report a failed replica and wait until this node applied the coordinator's answer; False if the
+        coordinator could not be told in time (a background report keeps trying)."""
+        body = {"collection": name, "shard": shard_id, "peer": peer, "reason": reason,
+                "reporter": self.node.peer_id, "state_version": self.version}
+        try:
+            data = await self.coordinator_request("POST", "/internal/replicas/failed", body,
+                                                  REPORT_CONFIRM_TIMEOUT_S)
+        except NodeError:
+            self.replica_report(name, shard_id, peer, reason)
+            return False
+        await self.wait_version(int(data.get("version", 0)), REPORT_CONFIRM_TIMEOUT_S)
+        return True
 
     def states_text(self, replicas: dict[int, str]) -> str:
         return ", ".join(f"{self.peer_name(p)}: {st}" for p, st in sorted(replicas.items()))
 
     async def replica_apply(self, collection: Collection, shard_id: int, peer: int, operation: list[Any],
-                            wait: bool) -> bool:
+                            wait: bool) -> str | None:
+        """Apply the update on one replica: None if it did, else why not (the caller reports the failure)."""
         if peer == self.node.peer_id:
             shard = collection.shards.get(shard_id)
             if shard is None:
-                return False
+                return "the shard is not on this node"
             await shard.apply(operation, durable=wait)
-            return True
+            return None
         path = f"/internal/collections/{collection.name}/shards/{shard_id}/apply"
         try:
             await self.peer_call(peer, path, {"ops": [operation], "durable": wait},
                                  self.settings.forward_timeout_s)
-            return True
+            return None
         except (aiohttp.ClientError, TimeoutError, OSError, NodeError) as error:
-            reason = describe_failure(error, f"{self.node.name}->{self.peer_name(peer)}")
-            self.replica_report(collection.name, shard_id, peer, reason)
-            return False
+            return describe_failure(error, f"{self.node.name}->{self.peer_name(peer)}")
 
     # -- reads ----------------------------------------------------------------------------------------------
     async def read(self, collection: Collection, request: dict[str, Any]) -> list[Any]:

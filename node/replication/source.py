@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from node.errors import NodeError
+from node.plant import planted
 from node.protocol import TRANSFER_RETRY_WAITS_S
 from node.replication.agent import ClusterAgent
 from node.replication.progress import (
@@ -82,7 +83,7 @@ async def transfer_drive(agent: ClusterAgent, transfer: dict[str, Any]) -> None:
     """The source's driver (a background task owned by the node)."""
     node = agent.node
     name, shard_id, target = transfer["collection"], transfer["shard_id"], transfer["to"]
-    attempts = node.settings.transfer_attempts
+    attempts = node.settings.transfer_attempts - (1 if planted("two_attempts") else 0)  # plant: two_attempts
     reason = "unknown"
     for attempt in range(1, attempts + 1):
         collection = node.storage.collections.get(name)
@@ -133,7 +134,8 @@ async def transfer_steps(agent: ClusterAgent, transfer: dict[str, Any], shard: S
                       bytes_total=total)
     await reporter.flush()
     await report(agent, transfer, "partial", phase="partial", attempt=attempt)
-    await replay(agent, transfer, queue)
+    if not planted("active_before_replay"):  # plant: active_before_replay (replayed after the finish below)
+        await replay(agent, transfer, queue)
     reporter.progress(phase="queue_replayed", attempt=attempt, queued=queue.total_count)
     await phase_pause(agent, "queue_replayed", reporter)
     await reporter.flush()
@@ -179,6 +181,8 @@ async def queue_watch(queue: UpdateQueue, attempt: int, reporter: Reporter) -> N
 async def replay(agent: ClusterAgent, transfer: dict[str, Any], queue: UpdateQueue) -> None:
     """Send queued updates to the target in order, in batches, until the queue is empty."""
     path = f"/internal/collections/{transfer['collection']}/shards/{transfer['shard_id']}/apply"
+    if planted("queue_not_replayed"):  # plant: queue_not_replayed
+        queue.items.clear()
     while queue.items:
         if queue.overflowed:
             raise TransferFailed(f"update queue overflowed ({queue.limit} updates)")

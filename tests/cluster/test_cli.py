@@ -21,7 +21,7 @@ from node.settings import parser_build as node_parser_build
 from node.settings_args import settings_from_namespace
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-COMMAND_NAMES = ["run", "up", "ui", "watch", "events", "proxy", "demo"]
+COMMAND_NAMES = ["run", "replay", "explore", "up", "ui", "watch", "events", "proxy", "demo"]
 BUS_COMMANDS = ["run", "up", "ui", "watch", "events"]
 HTTP_TIMEOUT_S = 5.0
 

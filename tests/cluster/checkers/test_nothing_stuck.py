@@ -43,3 +43,29 @@ def test_replica_not_active_fails() -> None:
 
 def test_without_final_observation_is_unknown() -> None:
     assert check([meta(), transfer(1.0, "started")]).valid is None
+
+
+def outage(time_s: float, kind: str) -> dict:
+    return event(time_s, f"fault.{kind}", fault="broker_outage", target="broker", params={})
+
+
+def test_an_end_event_lost_in_a_broker_outage_is_not_a_stuck_transfer() -> None:
+    """The broker took the `finished` event and stopped before delivering it; the target ended Active."""
+    history = [meta(), transfer(1.0, "started"), outage(1.5, "applied"), outage(3.0, "healed"),
+               final_replicas(ALL_ACTIVE)]
+    result = check(history)
+    assert result.valid is True
+    assert [t["to"] for t in result.details["end_events_maybe_lost"]] == [2]
+
+
+def test_a_broker_outage_does_not_excuse_a_target_left_in_recovery() -> None:
+    history = [meta(), transfer(1.0, "started"), outage(1.5, "applied"), outage(3.0, "healed"),
+               final_replicas({("c", 0, 1): ("Active", A), ("c", 0, 2): ("Recovery", A)})]
+    result = check(history)
+    assert result.valid is False and [t["to"] for t in result.details["transfers_open"]] == [2]
+
+
+def test_a_transfer_started_after_the_outage_is_judged_as_usual() -> None:
+    history = [meta(), outage(0.5, "applied"), outage(0.8, "healed"), transfer(1.0, "started"),
+               final_replicas(ALL_ACTIVE)]
+    assert check(history).valid is False

@@ -12,7 +12,7 @@ A = "a" * 64
 
 def test_registry_names_every_invariant() -> None:
     assert set(CHECKERS) == {"no_lost_writes", "replicas_converge", "nothing_stuck", "replication_factor",
-                             "no_extra_replicas", "snapshot_integrity", "priority_oracle"}
+                             "no_extra_replicas", "snapshot_integrity", "priority_oracle", "transfer_retries"}
 
 
 def test_crashing_checker_yields_unknown_and_the_others_still_run() -> None:
