@@ -5,7 +5,9 @@ replicates that restore a dropped replica): an extra replica, in any state, is o
 was removed, e.g. a move's target that an abort removed and a late failure report then marked Dead, which
 automatic recovery filled again (issue 14, defect 3). With `replication_factor` (at least that many Active)
 it makes the count exact. A user's `replicate_shard` that adds a replica beyond the factor is legitimate:
-runs that do that should not use this checker.
+runs that do that should not use this checker. So is a replica that a collection recovery created on a
+peer that had none of that shard (as in Qdrant: the snapshot holds data for it): such a replica, seen in a
+`replica.state` event from no state by rule `recovery.begin`, is not counted.
 Shards and factors come from the meta record; replicas from the `final replicas` observation.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from cluster.checkers.result import CheckResult
-from cluster.history import history_finals, history_meta
+from cluster.history import history_events, history_finals, history_meta
 
 NAME = "no_extra_replicas"
 
@@ -25,6 +27,9 @@ def check(history: list[dict[str, Any]]) -> CheckResult:
     if not finals or not meta.get("collections"):
         return CheckResult(NAME, None, "no final replicas observation or no collections in meta", {})
     observed = finals[-1]["value"] or {}
+    recovered = {(e.get("collection"), e.get("shard"), str(e.get("peer")))
+                 for _, e in history_events(history, "replica.state")
+                 if e.get("from") is None and e.get("rule") == "recovery.begin"}
     extra: dict[str, dict[str, Any]] = {}
     shards = 0
     for collection, config in meta["collections"].items():
@@ -32,9 +37,10 @@ def check(history: list[dict[str, Any]]) -> CheckResult:
         for shard in range(int(config.get("shard_number", 1))):
             shards += 1
             peers = (observed.get(collection) or {}).get(str(shard)) or {}
-            if len(peers) > factor:
+            created = sorted(p for p in peers if (collection, shard, str(p)) in recovered)
+            if len(peers) - len(created) > factor:
                 extra[f"{collection}/{shard}"] = {"replicas": {p: r.get("state") for p, r in peers.items()},
-                                                  "replication_factor": factor}
+                                                  "replication_factor": factor, "created_by_recovery": created}
     details = {"shards_checked": shards, "over_replicated": extra}
     if extra:
         return CheckResult(NAME, False, f"{len(extra)} of {shards} shards have more replicas than their "

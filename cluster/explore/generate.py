@@ -35,6 +35,7 @@ from cluster.explore.schedule import (
 STEPS_MIN, STEPS_MAX = 3, 10
 LEAST_REACHED_SHARE = 0.8
 TARGETS_PREFIX = "targets: "
+QUEUE_PHASES = ("restored", "partial", "finished")  # phases after the stream, while updates are queued
 POINT_BYTES = 110  # about what one point of 8 floats and a small payload weighs in a snapshot stream
 
 
@@ -96,7 +97,10 @@ class Builder:
     def transfer(self, kind: str, faults: list[dict[str, Any]], between: dict[str, Any] | None = None) -> None:
         collection = self.main()
         stream_kb_s = None
-        if any(f.get("phase") == "mid_stream" for f in faults) or self.rng.random() < 0.15:
+        # a slower stream gives a fault in the middle something to cut, and one keyed to a later phase
+        # queued updates to lose: the states where a transfer's bugs live (swarm testing's point)
+        late = any(f.get("phase") in QUEUE_PHASES for f in faults)
+        if any(f.get("phase") == "mid_stream" for f in faults) or self.rng.random() < (0.6 if late else 0.15):
             stream_kb_s = self.rng.choice([20, 40, 80])
         step: dict[str, Any] = {"op": kind, "collection": collection["name"], "shard": self.shard(),
                                 "source": self.rng.randrange(3), "target": self.rng.randrange(3),

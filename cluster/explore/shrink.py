@@ -8,6 +8,12 @@ the worker pool; the first in order that still violates the invariant becomes th
 proposals start again from it. In simulation a run is exact, so one failing run decides; on real processes
 a candidate is accepted only if it fails every one of `confirm` runs.
 
+A run's scheduling is a function of its seed and of everything before, so removing a step moves every later
+instant and a violation that needs a narrow interleaving can vanish for that reason alone, leaving the
+shrinker stuck on a large schedule. When a whole round fails, the removals of faults and steps are tried
+once more under other seeds (`RESEED_OFFSETS` added to the schedule's own); a re-seeded schedule replays as
+exactly as the original, it is only another draw of the same test. At most `RESEED_ROUNDS` such rounds.
+
 `finding_shrink_and_write` shrinks one finding and writes it to the found folder as a schedule and as a
 readable scenario file (codegen.py), says how much it shrank, and, asked to, whether the shrunk schedule
 also fails on real processes.
@@ -30,6 +36,9 @@ from cluster.explore.workers import RunSummary, WorkerPool, deadline_of, wall_s
 SHRINK_RUNS_SIM = 80
 SHRINK_RUNS_REAL = 24
 CONFIRM_REAL = 2
+RESEED_OFFSETS = (1, 2)
+RESEED_ROUNDS = 3
+RESEED_PROPOSALS = 6  # the first removals of faults or steps, each tried under every offset
 Schedule = dict[str, Any]
 
 
@@ -211,6 +220,28 @@ def shrink(schedule: Schedule, invariant: str, pool: WorkerPool, batch: int, run
     result = ShrinkResult(schedule, schedule, invariant)
     held: set[str] = set()
     position = 0
+    reseeds = 0
+
+    def attempt(proposals: list[tuple[str, Schedule]], start: int) -> int | None:
+        """Run proposals K at a time from `start` (wrapping); the index of the first that still violates."""
+        ordered = list(enumerate(proposals))
+        ordered = ordered[start:] + ordered[:start]
+        while ordered and result.runs < runs_max:
+            chunk, ordered = ordered[:max(1, batch // confirm)], ordered[max(1, batch // confirm):]
+            futures = [[pool.submit(candidate, deadline_of(candidate)) for _ in range(confirm)]
+                       for _index, (_words, candidate) in chunk]
+            result.runs += confirm * len(chunk)
+            for (index, (words, candidate)), runs in zip(chunk, futures, strict=True):
+                summaries = [future.result() for future in runs]
+                if all(invariant in summary.violated for summary in summaries):
+                    result.schedule, result.last = candidate, summaries[-1]
+                    result.accepted.append(words)
+                    say(f"  shrunk: {words} (size {schedule_size(candidate)}, {result.runs} runs)")
+                    return index
+                if not any(invariant in summary.violated for summary in summaries):
+                    held.add(json.dumps(candidate, sort_keys=True))
+        return None
+
     while result.runs < runs_max:
         size = schedule_size(result.schedule)
         proposals = [(words, normal) for words, candidate in candidates(result.schedule)
@@ -219,24 +250,17 @@ def shrink(schedule: Schedule, invariant: str, pool: WorkerPool, batch: int, run
         if not proposals:
             break
         position %= len(proposals)
-        ordered = list(enumerate(proposals))
-        ordered = ordered[position:] + ordered[:position]
-        accepted = None
-        while ordered and result.runs < runs_max and accepted is None:
-            chunk, ordered = ordered[:max(1, batch // confirm)], ordered[max(1, batch // confirm):]
-            futures = [[pool.submit(candidate, deadline_of(candidate)) for _ in range(confirm)]
-                       for _index, (_words, candidate) in chunk]
-            result.runs += confirm * len(chunk)
-            for (index, (words, candidate)), runs in zip(chunk, futures, strict=True):
-                summaries = [future.result() for future in runs]
-                if all(invariant in summary.violated for summary in summaries):
-                    accepted = index
-                    result.schedule, result.last = candidate, summaries[-1]
-                    result.accepted.append(words)
-                    say(f"  shrunk: {words} (size {schedule_size(candidate)}, {result.runs} runs)")
-                    break
-                if not any(invariant in summary.violated for summary in summaries):
-                    held.add(json.dumps(candidate, sort_keys=True))
+        accepted = attempt(proposals, position)
+        if accepted is None and reseeds < RESEED_ROUNDS:
+            reseeds += 1
+            removals = [(words, candidate) for words, candidate in proposals
+                        if schedule_size(candidate)[:2] < size[:2]][:RESEED_PROPOSALS]
+            reseeded = [(f"{words}, seed {candidate['seed'] + offset}", {**candidate, "seed": candidate["seed"] + offset})
+                        for offset in RESEED_OFFSETS for words, candidate in removals]
+            reseeded = [(words, c) for words, c in reseeded if json.dumps(c, sort_keys=True) not in held]
+            if reseeded and attempt(reseeded, 0) is not None:
+                position = 0
+                continue
         if accepted is None:
             break
         position = accepted

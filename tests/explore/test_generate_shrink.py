@@ -102,6 +102,23 @@ def test_shrinking_keeps_only_what_the_violation_needs() -> None:
     assert result.runs == pool.submitted
 
 
+def test_a_shrinker_stuck_on_one_seed_tries_the_removals_under_other_seeds() -> None:
+    """A violation that needs an interleaving: under the original seed it shows only with every step, but
+    the move with its kill alone shows it under the next seed. The re-seeded removal is kept."""
+    original = big_schedule()
+
+    def fails(schedule: dict[str, Any]) -> bool:
+        if not killed_target_at_restored(schedule):
+            return False
+        return len(schedule["steps"]) == len(original["steps"]) or schedule["seed"] == original["seed"] + 1
+
+    said: list[str] = []
+    result = shrink(original, "no_extra_replicas", FakePool(fails), batch=2, runs_max=400, confirm=1, say=said.append)  # type: ignore[arg-type]
+    assert result.schedule["seed"] == original["seed"] + 1
+    assert [step["op"] for step in result.schedule["steps"]] == ["move"]
+    assert any(f"seed {original['seed'] + 1}" in words for words in result.accepted), said
+
+
 def test_shrinking_in_real_mode_accepts_only_consistent_failures() -> None:
     flaky = iter([True, False] * 500)
     pool = FakePool(lambda schedule: killed_target_at_restored(schedule) and next(flaky))
