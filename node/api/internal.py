@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.api.keys import agent_of, node_of
+from node.api.keys import AGENT, agent_of, node_of
 from node.api.responses import json_response, json_value, ok, path_int
 from node.errors import BadRequest, FormatError, NotFound
 from node.protocol import MSGPACK_CONTENT_TYPE, TransferKey, msgpack_decode, msgpack_encode
@@ -98,10 +98,33 @@ async def shard_apply(request: web.Request) -> web.Response:
     operations = body["ops"]
     for operation in operations:  # all or nothing: every operation is checked before the first is logged
         operation_check(operation, shard.schema)
+    missed = routing_missed(request, collection.name, shard_id, body)
+    if missed:
+        # the sender routed this update by an older state than ours, which has replicas taking updates that it
+        # left out: applied here, the update would be acknowledged without them. Refused, nothing applied;
+        # the sender pulls the state and routes it again (ReplicaApply in node/replication/agent.py)
+        return msgpack_response({"stale": missed})
     seq = 0
     for operation in operations:
         seq = await shard.apply(operation, durable=bool(body.get("durable")))
     return msgpack_response({"seq": seq})
+
+
+def routing_missed(request: web.Request, name: str, shard_id: int, body: dict[str, Any]) -> list[int]:
+    """The replicas taking updates in this node's state that a client update's sender left out, when the
+    sender's state (`state_version`, `targets`) is older; [] otherwise, or for a transfer's replay (which
+    names neither)."""
+    version, targets = body.get("state_version"), body.get("targets")
+    if version is None and targets is None:
+        return []
+    if not isinstance(version, int) or isinstance(version, bool) or not isinstance(targets, list) or \
+            not all(isinstance(t, int) and not isinstance(t, bool) for t in targets):
+        raise BadRequest("Malformed apply request: `state_version` must be an integer and `targets` a list of "
+                         "peer ids")
+    agent = request.app.get(AGENT)
+    if agent is None or agent.version <= version:
+        return []
+    return sorted(set(agent.updatable(name, shard_id)) - set(targets))
 
 
 async def shard_read_route(request: web.Request) -> web.Response:

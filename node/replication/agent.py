@@ -47,6 +47,7 @@ COORDINATOR_WAIT = Backoff.fixed(0.5)
 REPORT_ATTEMPTS = 10  # a failed replica is reported this many times at most, waiting 0.2 s, 0.4 s, ... 3 s
 REPORT_BACKOFF = Backoff(first_s=0.2, factor=2.0, max_s=3.0)
 REPORT_CONFIRM_TIMEOUT_S = 5.0  # an update waits this long for the coordinator to take a failure report
+STALE_ROUTINGS = 3  # an update refused as routed by an old state is routed again after a pull, this many times in all
 COORDINATOR_CHANGE_TIMEOUT_S = 60.0  # a change waits for the nodes' acks (and, in step mode, for a person)
 TRANSFER_INFO_TIMEOUT_S = 1.0  # live transfer comments for cluster info; the view's copy past this
 PEER_READY_TIMEOUT_S = 1.0  # telemetry: a peer that does not answer /readyz within this is not responsive
@@ -240,16 +241,38 @@ class ClusterAgent:
         await asyncio.gather(*(self.shard_update(collection, shard_id, operation, wait)
                                for shard_id, operation in operations.items()))
 
+    def updatable(self, name: str, shard_id: int) -> list[int]:
+        """The peers whose replica of the shard takes client updates, in this node's state."""
+        return sorted(p for p, st in self.replicas(name, shard_id).items() if st in UPDATABLE_STATES)
+
     async def shard_update(self, collection: Collection, shard_id: int, operation: list[Any],
                            wait: bool) -> None:
-        replicas = self.replicas(collection.name, shard_id)
-        targets = sorted(p for p, st in replicas.items() if st in UPDATABLE_STATES)
-        required = min(int(collection.config.get("write_consistency_factor", 1)), max(len(replicas), 1))
-        if len(targets) < required:
-            raise NotEnoughReplicas(f"{len(targets)} of {required} required replicas of shard {shard_id} "
-                                    f"can take updates ({self.states_text(replicas)})")
-        failures = await asyncio.gather(*(self.replica_apply(collection, shard_id, peer, operation, wait)
-                                          for peer in targets))
+        for routing in range(STALE_ROUTINGS):
+            replicas = self.replicas(collection.name, shard_id)
+            targets = self.updatable(collection.name, shard_id)
+            required = min(int(collection.config.get("write_consistency_factor", 1)), max(len(replicas), 1))
+            if len(targets) < required:
+                raise NotEnoughReplicas(f"{len(targets)} of {required} required replicas of shard {shard_id} "
+                                        f"can take updates ({self.states_text(replicas)})")
+            routed = {"state_version": self.version, "targets": targets}
+            failures = await asyncio.gather(*(self.replica_apply(collection, shard_id, peer, operation, wait,
+                                                                 routed) for peer in targets))
+            stale = [failure for failure in failures if isinstance(failure, StaleRouting)]
+            if not stale:
+                break
+            # a replica with a newer state saw replicas taking updates that this node's state left out (the
+            # coordinator's push did not reach it yet): nothing was applied there; route again with the
+            # coordinator's state (found by the explorer: a target made Active while its own node could not
+            # hear the coordinator left itself out of writes it received, and missed them for good)
+            if routing == STALE_ROUTINGS - 1:
+                for peer in sorted({p for failure in stale for p in failure.missed}):  # they missed what others applied
+                    self.replica_report(collection.name, shard_id, peer, f"it missed an update routed by "
+                                        f"{self.node.name}'s outdated state")
+                raise ServiceError(f"shard {shard_id}: this peer's view of the cluster is behind ({stale[0]}) "
+                                   f"and could not be brought up to date; the update may be applied on some "
+                                   f"replicas only. Please retry.")
+            with contextlib.suppress(NodeError):
+                await self.pull()
         results = [failure is None for failure in failures]
         applied = sum(1 for ok in results if ok)
         if applied < required:
@@ -317,8 +340,9 @@ class ClusterAgent:
         return ", ".join(f"{self.peer_name(p)}: {st}" for p, st in sorted(replicas.items()))
 
     async def replica_apply(self, collection: Collection, shard_id: int, peer: int, operation: list[Any],
-                            wait: bool) -> str | None:
-        """Apply the update on one replica: None if it did, else why not (the caller reports the failure)."""
+                            wait: bool, routed: dict[str, Any] | None = None) -> str | None:
+        """Apply the update on one replica: None if it did, else why not (the caller reports the failure), or
+        a `StaleRouting` if the peer's newer state has replicas taking updates that `routed` left out."""
         if peer == self.node.peer_id:
             shard = collection.shards.get(shard_id)
             if shard is None:
@@ -327,8 +351,13 @@ class ClusterAgent:
             return None
         path = f"/internal/collections/{collection.name}/shards/{shard_id}/apply"
         try:
-            await self.peer_call(peer, path, {"ops": [operation], "durable": wait},
-                                 self.settings.forward_timeout_s)
+            answer = await self.peer_call(peer, path, {"ops": [operation], "durable": wait, **(routed or {})},
+                                          self.settings.forward_timeout_s)
+            if isinstance(answer, dict) and answer.get("stale"):
+                stale = StaleRouting(f"{self.peer_name(peer)} has a newer state, in which "
+                                     f"{', '.join(self.peer_name(p) for p in answer['stale'])} also take updates")
+                stale.missed = tuple(int(p) for p in answer["stale"])
+                return stale
             return None
         except (aiohttp.ClientError, TimeoutError, OSError, NodeError) as error:
             return describe_failure(error, f"{self.node.name}->{self.peer_name(peer)}")
@@ -542,6 +571,13 @@ class ClusterAgent:
         await self.coordinator_change("POST", "/internal/recovery/finish", {
             "collection": collection.name, "peer": self.node.peer_id, "shards": [shard_id],
             "priority": priority, "kind": "shard"})
+
+
+class StaleRouting(str):
+    """Why a peer refused an update routed by an older state than its own (nothing was applied there), and
+    the replicas taking updates in that state that the routing left out (`missed`)."""
+
+    missed: tuple[int, ...] = ()
 
 
 def transfer_info(transfer: dict[str, Any]) -> dict[str, Any]:
