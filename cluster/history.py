@@ -33,7 +33,7 @@ from node.protocol import PRIORITY_DEFAULT, PRIORITY_DEFAULT_CHOICES
 PHASE_NAMES = ("setup", "workload", "heal", "grace", "final", "check")
 OP_COMPLETION_TYPES = ("ok", "fail", "info")
 OP_FUNCTIONS = ("upsert", "delete", "read", "snapshot_create", "snapshot_recover")
-FINAL_FUNCTIONS = ("replicas", "read_all", "snapshot_files")
+FINAL_FUNCTIONS = ("replicas", "replica_differences", "read_all", "snapshot_files")
 
 CompletionType = Literal["ok", "fail", "info"]
 

@@ -1,4 +1,5 @@
-"""Final observations after healing: replica states and digests, every point, and the snapshot files.
+"""Final observations after healing: replica states and digests (and, where Active replicas differ, which points
+differ), every point, and the snapshot files.
 
 These become the history's `final` records that the checkers judge. Snapshot files are read straight from
 the nodes' snapshot folders and verified independently of the node code: checksum of the bytes against the
@@ -19,7 +20,7 @@ import msgpack
 
 from cluster.launcher import Cluster
 from node import jsonwire
-from node.protocol import shard_digest
+from node.protocol import MSGPACK_CONTENT_TYPE, ReplicaState, msgpack_decode, msgpack_encode, shard_digest
 
 
 async def replicas_observe(session: aiohttp.ClientSession, cluster: Cluster, collections: list[str],
@@ -42,6 +43,49 @@ async def replicas_observe(session: aiohttp.ClientSession, cluster: Cluster, col
                 shards.setdefault(str(shard), {})[str(peer)] = {
                     "state": state, "digest": info.get("digest"), "points_count": info.get("points_count")}
         result[collection] = shards
+    return result
+
+
+DIFFERENCES_MAX = 1000  # point ids listed per diverged shard
+
+
+async def replica_points(session: aiohttp.ClientSession, node_url: str, collection: str,
+                         shard: int) -> dict[str, str] | None:
+    """Every point of one local replica, as `{id: its content's canonical JSON}`; None if unreadable."""
+    body = msgpack_encode({"kind": "scroll", "limit": 1 << 30, "with_payload": True, "with_vector": True})
+    try:
+        async with session.post(f"{node_url}/internal/collections/{collection}/shards/{shard}/read", data=body,
+                                headers={"Content-Type": MSGPACK_CONTENT_TYPE},
+                                timeout=aiohttp.ClientTimeout(total=30)) as response:
+            if response.status != 200:
+                return None
+            records = msgpack_decode(await response.read())
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    return {str(r["id"]): json.dumps([r["vector"], r["payload"]], sort_keys=True) for r in records}
+
+
+async def replica_differences(session: aiohttp.ClientSession, cluster: Cluster,
+                              replicas: dict[str, Any]) -> dict[str, Any]:
+    """For each shard whose Active replicas' digests differ (see `replicas_observe`): the ids of the points
+    that are not the same on all of them (missing on some, or other content), at most DIFFERENCES_MAX, or
+    None when a replica could not be read. Checkers use it to tell a divergence that writes of unknown
+    outcome explain from one they do not."""
+    result: dict[str, Any] = {}
+    for collection, shards in replicas.items():
+        for shard, peers in shards.items():
+            active = sorted(p for p, r in peers.items() if r.get("state") == ReplicaState.ACTIVE)
+            if len({peers[p].get("digest") for p in active}) <= 1:
+                continue
+            contents = [await replica_points(session, cluster.node_url(cluster.name_of(int(p))), collection,
+                                             int(shard)) for p in active]
+            differing: list[str] | None = None
+            if all(c is not None for c in contents):
+                known = [c for c in contents if c is not None]
+                ids = set().union(*known)
+                differing = sorted((i for i in ids if len({c.get(i) for c in known}) > 1),
+                                   key=lambda i: (len(i), i))[:DIFFERENCES_MAX]
+            result.setdefault(collection, {})[shard] = differing
     return result
 
 

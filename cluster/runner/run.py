@@ -28,7 +28,12 @@ from cluster.report import report_write
 from cluster.runner.client import WorkloadClient, request_trace
 from cluster.runner.context import RunContext, ScenarioError
 from cluster.runner.events import Event, EventPump
-from cluster.runner.observe import points_read_all, replicas_observe, snapshot_files_observe
+from cluster.runner.observe import (
+    points_read_all,
+    replica_differences,
+    replicas_observe,
+    snapshot_files_observe,
+)
 from cluster.runner.scenario import Scenario, scenario_load
 from node import clock, jsonwire
 from node.eventbus import EventPublisher
@@ -213,7 +218,11 @@ def transfers_open(events: list[Event]) -> set[TransferKey]:
 async def finals_record(ctx: RunContext) -> None:
     names = list(ctx.scenario.collections)
     states = {name: await ctx.replicas(name) for name in names}
-    ctx.history.final("replicas", await replicas_observe(ctx.session, ctx.cluster, names, states))
+    replicas = await replicas_observe(ctx.session, ctx.cluster, names, states)
+    ctx.history.final("replicas", replicas)
+    differences = await replica_differences(ctx.session, ctx.cluster, replicas)
+    if differences:
+        ctx.history.final("replica_differences", differences)
     for name in names:
         node = await node_answering(ctx)
         ctx.history.final("read_all", await points_read_all(ctx.session, ctx.node_url(node), name))

@@ -25,7 +25,7 @@ SEEDS = 80  # the budget: schedules per plant
 SEEDS_HARD = {"active_before_replay": 240}  # it shows only when the updates replayed after the finish are lost
 SEEDS_MAX = max(SEEDS, *SEEDS_HARD.values())  # and for the run with no plant
 SHRINK_RUNS = 80
-STEPS_SHRUNK_MAX, FAULTS_SHRUNK_MAX = 3, 2
+SHRUNK_MAX = 5  # steps and faults in all (a drop and its replicate are two steps); generated ones have about ten
 INVARIANTS = {  # what each plant breaks, as the checkers name it
     "queue_not_replayed": {"no_lost_writes", "replicas_converge"},
     "active_before_replay": {"no_lost_writes", "replicas_converge"},
@@ -57,7 +57,7 @@ def test_a_planted_bug_is_found_and_shrunk(plant: str, tmp_path: Path) -> None:
     shrunk = result.schedule
     faults, steps = schedule_size(shrunk)[:2]
     assert result.replayed, f"the shrunk schedule of {plant} no longer violates {invariant}:\n" + "\n".join(said)
-    assert steps <= STEPS_SHRUNK_MAX and faults <= FAULTS_SHRUNK_MAX, (
+    assert steps + faults <= SHRUNK_MAX, (
         f"{plant} shrunk only to {steps} steps and {faults} faults:\n" + "\n".join(said))
     assert (tmp_path / "found" / f"{shrunk['name']}.py").exists()
     assert (tmp_path / "found" / f"{shrunk['name']}.json").exists()
