@@ -50,6 +50,11 @@ def up_arguments_add(parser: argparse.ArgumentParser) -> None:
                         help="incoming and outgoing transfers per peer for auto-recovery (0 turns it off)")
     parser.add_argument("--ready-timeout-s", metavar="SECONDS", type=float, default=30.0,
                         help="how long each process may take to become ready (default 30)")
+    parser.add_argument("--api-key", metavar="KEY", default=os.environ.get("SHARDSIM_API_KEY"),
+                        help="every node and the coordinator require this key (`api-key` header or Bearer "
+                             "token), as Qdrant's service.api_key (default: $SHARDSIM_API_KEY)")
+    parser.add_argument("--alt-api-key", metavar="KEY", default=None,
+                        help="a second accepted key, as Qdrant's service.alt_api_key (key rotation)")
     live_page_args_add(parser, "also serve the live page (shardsim ui)")
     external_args_add(parser)
 
@@ -133,7 +138,8 @@ async def up(args: argparse.Namespace) -> int:
             args.mqtt_url = await live_page_start(stack, args.mqtt_url, args.cluster_name, args.ui_port)
         cluster = cluster_from_args(args, nodes=args.nodes, run_dir=args.run_dir or run_dir_default("up"),
                                     base_port=args.base_port, default_priority=args.default_priority,
-                                    transfers_limit=args.transfers_limit, ready_timeout_s=args.ready_timeout_s)
+                                    transfers_limit=args.transfers_limit, ready_timeout_s=args.ready_timeout_s,
+                                    api_key=args.api_key, alt_api_key=args.alt_api_key)
         began = clock.monotonic()
         async with cluster:
             started = True

@@ -230,3 +230,17 @@ def test_a_base_port_in_use_fails_with_a_clear_message(up_factory: Callable[...,
     up.stop()
     assert up.process.returncode == 1
     assert f"port {port} is in use" in up.output and "--base-port" in up.output
+
+
+def test_up_with_api_keys_refuses_requests_without_one(up_factory: Callable[..., UpProcess]) -> None:
+    up = up_factory("--nodes", "1", "--api-key", "main-key", "--alt-api-key", "next-key")
+    described = up.endpoints()
+    n1_url, coordinator_url = described["nodes"]["n1"]["url"], described["coordinator"]["url"]
+    for url in (f"{n1_url}/collections", f"{coordinator_url}/internal/state"):
+        status, body = http_json("GET", url)
+        assert status == 401 and "error" in body["status"], (url, status, body)
+    for key in ("main-key", "next-key"):
+        request = urllib.request.Request(f"{n1_url}/collections", headers={"api-key": key})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+    assert up.stop() == 0, up.output
